@@ -1,0 +1,1 @@
+"""Per-domain policies: the schema and one YAML file per domain."""

@@ -1,0 +1,1 @@
+"""Step and answer checkers for model-written (untrusted) reasoning text."""
