@@ -1,0 +1,454 @@
+"""Step-by-step generation on a transformers model, with the KV cache of the accepted prefix kept.
+
+``StepGenerator`` knows nothing of loading or quantization: it receives a model and a tokenizer.
+A :class:`Session` is one question (or several, advanced as one batch). Each call to
+:meth:`StepGenerator.propose` produces the next step of every question, ``n`` candidates each,
+in one batched forward per token; :meth:`StepGenerator.accept` keeps one candidate per question
+(its cache rows become the new prefix) or none (the prefix stays as it was). Nothing is ever
+re-encoded except an edited step, from its first changed token.
+
+The token loop is one ``_forward(input_ids, position_ids, attention_mask, cache)`` per token with
+explicit positions, so a static cache and a compiled forward can replace it on CUDA.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+import torch
+
+from orchestrator.errors import InputError
+from orchestrator.kv import RowCache, stack_rows
+from orchestrator.steps import Sampling, Step, StopReason
+
+log = structlog.get_logger(__name__)
+
+BOUNDARIES = ("newline", "blank_line", "none")
+_CONTENT = re.compile(r"[^ \t\r\n]")  # anything but blanks counts as content
+
+
+@dataclass
+class Session:
+    """The accepted state of one or more questions: token ids, text and the KV cache behind them."""
+
+    prompt_ids: list[list[int]]
+    accepted_steps: list[list[Step]]
+    finished: list[bool]
+    state: RowCache
+    calls: list[int]  # proposals made per question, so each call samples from fresh seeds
+    pending: RowCache | None = None  # cache of the last proposal, rows = questions x candidates
+    pending_steps: list[list[Step]] = field(default_factory=list)
+    pending_rows: list[tuple[int, int]] = field(default_factory=list)  # (question, candidate) of each row
+
+    @property
+    def size(self) -> int:
+        return len(self.prompt_ids)
+
+    def text(self, question: int = 0) -> str:
+        """The accepted reasoning of one question, steps joined as generated."""
+        return "".join(step.text for step in self.accepted_steps[question])
+
+    def token_ids(self, question: int = 0) -> list[int]:
+        """Prompt and accepted step tokens of one question."""
+        ids = list(self.prompt_ids[question])
+        for step in self.accepted_steps[question]:
+            ids.extend(step.token_ids)
+        return ids
+
+    def generated_tokens(self, question: int = 0) -> int:
+        return sum(len(step) for step in self.accepted_steps[question])
+
+
+class StepGenerator:
+    """Generate reasoning one step at a time, keeping and extending the KV cache of what was accepted."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        boundary: str = "newline",
+        stop_strings: Sequence[str] = (),
+        max_context: int | None = None,
+    ) -> None:
+        if boundary not in BOUNDARIES:
+            raise InputError(f"unknown step boundary {boundary!r}; choose one of {', '.join(BOUNDARIES)}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.boundary = boundary
+        self.stop_strings = tuple(s for s in stop_strings if s)
+        self.device = next(model.parameters()).device
+        self.eos_ids = _eos_ids(model, tokenizer)
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else next(iter(self.eos_ids), 0))
+        limit = max_context or getattr(model.config, "max_position_embeddings", None) or 32768
+        self.max_context = int(limit)
+        self._pieces: dict[int, str] = {}
+
+    # ----------------------------------------------------------------- public API
+
+    def start(self, prompts: str | Sequence[int] | Sequence[str | Sequence[int]]) -> Session:
+        """Encode one prompt or a batch of prompts (text or token ids) and prefill the cache."""
+        batch = _as_batch(prompts)
+        ids = [self._encode(p) for p in batch]
+        for i, row in enumerate(ids):
+            if not row:
+                raise InputError(f"prompt {i} is empty")
+            if len(row) >= self.max_context:
+                raise InputError(f"prompt {i} has {len(row)} tokens; the model's context is {self.max_context}")
+        width = max(len(r) for r in ids)
+        input_ids = torch.full((len(ids), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for i, row in enumerate(ids):
+            input_ids[i, width - len(row) :] = torch.tensor(row)
+            mask[i, width - len(row) :] = 1
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        logits = self._forward(input_ids, positions, mask, cache)
+        state = RowCache(cache, mask.to(self.device), logits[:, -1, :].float())
+        return Session(
+            prompt_ids=ids,
+            accepted_steps=[[] for _ in ids],
+            finished=[False] * len(ids),
+            state=state,
+            calls=[0] * len(ids),
+        )
+
+    def propose(self, session: Session, n: int = 1, sampling: Sampling | None = None) -> list[list[Step]]:
+        """Generate the next step of every unfinished question, ``n`` candidates each, as one batch.
+
+        Returns one list of candidates per question (empty for a finished question). The accepted
+        state is untouched until :meth:`accept`.
+        """
+        if n < 1:
+            raise InputError("n must be at least 1")
+        sampling = sampling or Sampling()
+        if sampling.temperature <= 0 and sampling.temperature_hook is None and n > 1:
+            log.debug("greedy_candidates_identical", n=n)
+        live = [q for q in range(session.size) if not session.finished[q]]
+        session.pending_steps = [[] for _ in range(session.size)]
+        if not live:
+            session.pending = None
+            return session.pending_steps
+        row_of = torch.tensor([q for q in live for _ in range(n)], device=self.device)
+        work = session.state.select(row_of)
+        seeds = [
+            None if sampling.seed is None else sampling.seed + 7919 * session.calls[q] + i
+            for q in live
+            for i in range(n)
+        ]
+        budgets = [self.max_context - int(session.state.valid_counts()[q]) - 1 for q in live for _ in range(n)]
+        steps = self._run_step(work, sampling, seeds, budgets)
+        for k, step in enumerate(steps):
+            session.pending_steps[live[k // n]].append(step)
+        for q in live:
+            session.calls[q] += 1
+        session.pending = work
+        session.pending_rows = [(q, i) for q in live for i in range(n)]
+        return session.pending_steps
+
+    def accept(self, session: Session, choices: int | Sequence[int | None] | None = 0) -> None:
+        """Keep candidate ``choices[q]`` of question ``q`` (``None``: reject them all, keep the old prefix)."""
+        if session.pending is None:
+            raise InputError("no proposal to accept: call propose() first")
+        picks = _per_question(choices, session.size)
+        parts: list[RowCache] = []
+        for q in range(session.size):
+            pick = picks[q]
+            cands = session.pending_steps[q]
+            if pick is None or not cands:
+                parts.append(session.state.select(torch.tensor([q], device=self.device)))
+                continue
+            if not 0 <= pick < len(cands):
+                raise InputError(f"question {q}: candidate {pick} does not exist ({len(cands)} proposed)")
+            row = session.pending_rows.index((q, pick))
+            parts.append(session.pending.select(torch.tensor([row], device=self.device)))
+            step = cands[pick]
+            session.accepted_steps[q].append(step)
+            session.finished[q] = session.finished[q] or step.finished
+        session.state = stack_rows(parts) if len(parts) > 1 else parts[0]
+        if session.state.hole_fraction() > 0.25:
+            session.state.compact()
+        session.pending = None
+        session.pending_steps = []
+
+    def reject(self, session: Session) -> None:
+        """Drop the last proposal; the accepted prefix and its cache are unchanged."""
+        session.pending = None
+        session.pending_steps = []
+
+    def accept_text(self, session: Session, text: str, question: int = 0, candidate: int = 0) -> Step:
+        """Accept an edited version of a proposed step (a corrected claim, say).
+
+        The cache keeps the candidate's tokens up to the first one that differs from the
+        edit, and only the rest of the edited text is encoded (one forward).
+        """
+        if session.pending is None or not session.pending_steps[question]:
+            raise InputError("no proposal to edit: call propose() first")
+        if not text:
+            raise InputError("an edited step cannot be empty")
+        original = session.pending_steps[question][candidate]
+        new_ids = self._encode(text)
+        common = 0
+        for a, b in zip(original.token_ids, new_ids, strict=False):
+            if a != b:
+                break
+            common += 1
+        # Keep the edited question's row (prefix + the shared part of the step); other questions keep their state.
+        row = session.pending_rows.index((question, candidate))
+        edited = session.pending.select(torch.tensor([row], device=self.device))
+        base = int(session.state.valid_counts()[question])
+        keep_len = _physical_index_after(edited.mask[0], base + common)
+        edited.crop(keep_len)
+        rest = new_ids[common:]
+        if common == len(new_ids) and common == len(original.token_ids):
+            edited = session.pending.select(torch.tensor([row], device=self.device))
+        elif rest:
+            positions = torch.arange(base + common, base + len(new_ids), device=self.device)[None, :]
+            ones = torch.ones((1, len(rest)), dtype=torch.long, device=self.device)
+            mask = torch.cat([edited.mask, ones], dim=1)
+            inp = torch.tensor([rest], device=self.device)
+            logits = self._forward(inp, positions, mask, edited.cache)
+            edited.mask = mask
+            edited.next_logits = logits[:, -1, :].float()
+        else:  # the edit is a strict prefix of the original: logits after it need one forward of its last token
+            edited.crop(keep_len - 1)
+            last = torch.tensor([[new_ids[-1]]], device=self.device)
+            positions = torch.tensor([[base + len(new_ids) - 1]], device=self.device)
+            mask = torch.cat([edited.mask, torch.ones((1, 1), dtype=torch.long, device=self.device)], dim=1)
+            logits = self._forward(last, positions, mask, edited.cache)
+            edited.mask = mask
+            edited.next_logits = logits[:, -1, :].float()
+        step = Step(
+            text=text,
+            token_ids=new_ids,
+            tokens=[self.piece(t) for t in new_ids],
+            logprobs=original.logprobs[:common] + [0.0] * len(rest),
+            entropies=original.entropies[:common] + [0.0] * len(rest),
+            margins=original.margins[:common] + [1.0] * len(rest),
+            top1_probs=original.top1_probs[:common] + [1.0] * len(rest),
+            stop_reason=original.stop_reason,
+            finished=original.finished,
+            meta={"edited": True, "kept_tokens": common, "reencoded_tokens": len(rest)},
+        )
+        parts = [
+            edited if q == question else session.state.select(torch.tensor([q], device=self.device))
+            for q in range(session.size)
+        ]
+        session.state = stack_rows(parts) if len(parts) > 1 else parts[0]
+        session.accepted_steps[question].append(step)
+        session.finished[question] = session.finished[question] or step.finished
+        session.pending = None
+        session.pending_steps = []
+        return step
+
+    def piece(self, token_id: int) -> str:
+        """The text of one token on its own (cached), for key-token classification."""
+        got = self._pieces.get(token_id)
+        if got is None:
+            got = self.tokenizer.decode([token_id])
+            self._pieces[token_id] = got
+        return got
+
+    # ----------------------------------------------------------------- internals
+
+    def _encode(self, prompt: str | Sequence[int]) -> list[int]:
+        if isinstance(prompt, str):
+            return list(self.tokenizer(prompt, add_special_tokens=False).input_ids)
+        return [int(t) for t in prompt]
+
+    @torch.no_grad()
+    def _forward(
+        self, input_ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: Any
+    ) -> torch.Tensor:
+        out = self.model(
+            input_ids=input_ids.to(self.device),
+            position_ids=positions.to(self.device),
+            attention_mask=mask.to(self.device),
+            past_key_values=cache,
+            use_cache=True,
+        )
+        return out.logits
+
+    @torch.no_grad()
+    def _run_step(
+        self, work: RowCache, sampling: Sampling, seeds: list[int | None], budgets: list[int]
+    ) -> list[Step]:
+        rows = work.rows
+        gens = [None if s is None else torch.Generator(device="cpu").manual_seed(s) for s in seeds]
+        recs = [_Rec() for _ in range(rows)]
+        active = [True] * rows
+        limit = [min(sampling.max_step_tokens, max(b, 0)) for b in budgets]
+        for r in range(rows):
+            if limit[r] <= 0:
+                active[r] = False
+                recs[r].reason = "max_tokens"
+        final_logits = work.next_logits.clone()
+        logits = work.next_logits
+        while any(active):
+            act = [r for r in range(rows) if active[r]]
+            chosen = self._choose(logits, act, recs, sampling, gens)
+            feed = torch.full((rows, 1), self.pad_id, dtype=torch.long)
+            live_now = torch.zeros((rows, 1), dtype=torch.long)
+            for r, tok in zip(act, chosen, strict=True):
+                rec = recs[r]
+                if tok in self.eos_ids:
+                    rec.finished, rec.reason = True, "eos"
+                    active[r] = False
+                    continue
+                rec.add(tok, self.piece(tok))
+                feed[r, 0] = tok
+                live_now[r, 0] = 1
+                reason = self._step_end(rec, limit[r])
+                if reason is not None:
+                    rec.reason = reason
+                    active[r] = False
+            if not bool(live_now.any()):
+                break
+            positions = work.valid_counts()[:, None]
+            work.mask = torch.cat([work.mask, live_now.to(work.mask.device)], dim=1)
+            out = self._forward(feed, positions, work.mask, work.cache)[:, -1, :].float()
+            fed = live_now[:, 0].bool().to(out.device)
+            final_logits[fed] = out[fed]
+            logits = final_logits
+        work.next_logits = final_logits
+        return [rec.to_step() for rec in recs]
+
+    def _choose(
+        self,
+        logits: torch.Tensor,
+        act: list[int],
+        recs: list[_Rec],
+        sampling: Sampling,
+        gens: list[torch.Generator | None],
+    ) -> list[int]:
+        sub = logits[act].float()
+        logp = torch.log_softmax(sub, dim=-1)
+        probs = logp.exp()
+        top2 = probs.topk(2, dim=-1)
+        entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
+        greedy = top2.indices[:, 0]
+        chosen: list[int] = []
+        for j, r in enumerate(act):
+            rec = recs[r]
+            temp = sampling.temperature
+            if sampling.temperature_hook is not None:
+                temp = sampling.temperature_hook(rec.ids, int(greedy[j]))
+            tok = int(greedy[j]) if temp <= 0 else _sample(sub[j], temp, sampling.top_p, gens[r])
+            chosen.append(tok)
+            rec.logprobs.append(float(logp[j, tok]))
+            rec.entropies.append(float(entropy[j]))
+            rec.top1.append(float(top2.values[j, 0]))
+            rec.margins.append(float(top2.values[j, 0] - top2.values[j, 1]))
+        return chosen
+
+    def _step_end(self, rec: _Rec, limit: int) -> StopReason | None:
+        text = rec.text
+        for stop in self.stop_strings:
+            if stop in text[-(len(stop) + len(rec.pieces[-1])) :]:
+                return "stop_string"
+        if self.boundary != "none" and "\n" in rec.pieces[-1] and _CONTENT.search(text):
+            if self.boundary == "newline":
+                return "boundary"
+            if text.rstrip(" \t").endswith("\n\n"):
+                return "boundary"
+        if len(rec.ids) >= limit:
+            return "max_tokens"
+        return None
+
+
+@dataclass
+class _Rec:
+    """Per-row accumulator while a step is being generated."""
+
+    ids: list[int] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    margins: list[float] = field(default_factory=list)
+    top1: list[float] = field(default_factory=list)
+    reason: StopReason = "max_tokens"
+    finished: bool = False
+    text: str = ""
+
+    def add(self, tok: int, piece: str) -> None:
+        self.ids.append(tok)
+        self.pieces.append(piece)
+        self.text += piece
+
+    def to_step(self) -> Step:
+        n = len(self.ids)  # signals of an EOS token are dropped with the token
+        return Step(
+            text=self.text,
+            token_ids=self.ids,
+            tokens=self.pieces,
+            logprobs=self.logprobs[:n],
+            entropies=self.entropies[:n],
+            margins=self.margins[:n],
+            top1_probs=self.top1[:n],
+            stop_reason=self.reason,
+            finished=self.finished,
+        )
+
+
+def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        keep = sorted_p.cumsum(0) - sorted_p < top_p
+        keep[0] = True
+        filtered = torch.zeros_like(probs)
+        filtered[order[keep]] = sorted_p[keep]
+        probs = filtered / filtered.sum()
+    return int(torch.multinomial(probs.cpu(), 1, generator=gen))
+
+
+def _physical_index_after(mask_row: torch.Tensor, n_valid: int) -> int:
+    """Length of the shortest physical prefix of a row that holds ``n_valid`` real tokens."""
+    if n_valid <= 0:
+        return 0
+    cum = mask_row.cumsum(0)
+    hits = (cum >= n_valid).nonzero()
+    return int(hits[0]) + 1 if len(hits) else int(mask_row.shape[0])
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    gen_cfg = getattr(model, "generation_config", None)
+    for source in (getattr(gen_cfg, "eos_token_id", None), tokenizer.eos_token_id):
+        if source is None:
+            continue
+        ids.update(int(x) for x in (source if isinstance(source, Iterable) else [source]))
+    return ids
+
+
+def _as_batch(prompts: str | Sequence[int] | Sequence[str | Sequence[int]]) -> list[str | Sequence[int]]:
+    if isinstance(prompts, str):
+        return [prompts]
+    items = list(prompts)
+    if not items:
+        raise InputError("no prompt given")
+    if all(isinstance(x, int) for x in items):
+        return [[int(x) for x in items]]  # type: ignore[arg-type]
+    return items  # type: ignore[return-value]
+
+
+def _per_question(choices: int | Sequence[int | None] | None, size: int) -> list[int | None]:
+    if choices is None or isinstance(choices, int):
+        return [choices] * size
+    picks = list(choices)
+    if len(picks) != size:
+        raise InputError(f"{len(picks)} choices given for {size} questions")
+    return picks
+
+
+def perplexity(step: Step) -> float:
+    """exp of the mean negative log-likelihood of a step's tokens (1.0 for an empty step)."""
+    return math.exp(-step.mean_logprob) if step.token_ids else 1.0

@@ -1,0 +1,219 @@
+"""StepGenerator on tiny random models: equal to HF generate, batched equal to alone, cache kept honest."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+import torch
+
+from orchestrator.errors import InputError
+from orchestrator.generation import StepGenerator
+from orchestrator.steps import Sampling
+from tests.tiny import ARCHS, byte_tokenizer, tiny_model
+
+PROMPT = "Q: Tom has 12 boxes of 4 pens. How many pens?\nA:"
+
+
+@pytest.fixture(scope="module")
+def tok():  # type: ignore[no-untyped-def]
+    return byte_tokenizer()
+
+
+def hf_greedy(model, tok, prompt: str, n: int) -> list[int]:  # type: ignore[no-untyped-def]
+    ids = tok(prompt).input_ids
+    out = model.generate(
+        torch.tensor([ids]),
+        attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+        max_new_tokens=n,
+        do_sample=False,
+        pad_token_id=tok.pad_token_id,
+    )
+    return list(out[0, len(ids) :].tolist())
+
+
+def run_steps(gen: StepGenerator, prompt: str, total: int, sampling: Sampling | None = None) -> list[list[int]]:
+    session = gen.start(prompt)
+    steps: list[list[int]] = []
+    produced = 0
+    while produced < total:
+        budget = Sampling(max_step_tokens=total - produced) if sampling is None else sampling
+        step = gen.propose(session, sampling=budget)[0][0]
+        gen.accept(session, 0)
+        steps.append(step.token_ids)
+        produced += len(step)
+        if step.finished:
+            break
+    return steps
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_greedy_steps_equal_hf_generate_across_boundaries(arch: str, tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_model(arch)
+    ref = hf_greedy(model, tok, PROMPT, 48)
+    # A stop string that occurs several times in the reference, so the text crosses many step boundaries.
+    stop = tok.decode([Counter(ref).most_common(1)[0][0]])
+    gen = StepGenerator(model, tok, boundary="none", stop_strings=[stop])
+    steps = run_steps(gen, PROMPT, 48)
+    assert len(steps) >= 3
+    flat = [t for s in steps for t in s]
+    assert flat == ref[: len(flat)]
+    assert len(flat) == 48
+
+
+def newline_prone_model(tok, bias: float = 10.0):  # type: ignore[no-untyped-def]
+    """A tiny Llama whose greedy text is one byte, then newlines (bias measured: '\\x1e\\n\\n\\n...')."""
+    model = tiny_model("llama")
+    head = torch.nn.Linear(model.lm_head.in_features, model.lm_head.out_features, bias=True)
+    with torch.no_grad():
+        head.weight.copy_(model.lm_head.weight)
+        head.bias.zero_()
+        head.bias[tok("\n").input_ids[0]] = bias
+    model.lm_head = head
+    return model
+
+
+def test_newline_boundary_ends_a_step_at_the_first_newline_after_content(tok) -> None:  # type: ignore[no-untyped-def]
+    model = newline_prone_model(tok)
+    ref = tok.decode(hf_greedy(model, tok, PROMPT, 6))
+    assert ref.startswith("\x1e\n\n")  # the model as measured; the assertions below rely on it
+    gen = StepGenerator(model, tok, boundary="newline")
+    session = gen.start(PROMPT)
+    first = gen.propose(session, sampling=Sampling(max_step_tokens=10))[0][0]
+    assert (first.text, first.stop_reason) == ("\x1e\n", "boundary")
+    gen.accept(session, 0)
+    # Only newlines follow: with no content they never end a step, so the length cap does.
+    second = gen.propose(session, sampling=Sampling(max_step_tokens=5))[0][0]
+    assert (second.text, second.stop_reason) == ("\n" * 5, "max_tokens")
+
+
+def test_blank_line_boundary_waits_for_an_empty_line(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(newline_prone_model(tok), tok, boundary="blank_line")
+    step = gen.propose(gen.start(PROMPT), sampling=Sampling(max_step_tokens=10))[0][0]
+    assert (step.text, step.stop_reason) == ("\x1e\n\n", "boundary")
+
+
+def test_signals_are_consistent_per_token(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("qwen2"), tok, boundary="none")
+    session = gen.start(PROMPT)
+    step = gen.propose(session, sampling=Sampling(max_step_tokens=12))[0][0]
+    assert len(step.token_ids) == len(step.logprobs) == len(step.entropies) == len(step.margins) == 12
+    assert step.stop_reason == "max_tokens"
+    for lp, top1, margin, ent in zip(step.logprobs, step.top1_probs, step.margins, step.entropies, strict=True):
+        assert lp <= 0.0
+        assert 0.0 <= margin <= top1 <= 1.0
+        assert abs(lp - torch.tensor(top1).log().item()) < 1e-4  # greedy picks the top-1 token
+        assert ent >= 0.0
+    assert "".join(step.tokens) == step.text == tok.decode(step.token_ids)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2"])
+def test_batched_candidates_equal_each_candidate_alone(arch: str, tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_model(arch)
+    gen = StepGenerator(model, tok, boundary="newline")
+    sampling = Sampling(temperature=1.0, top_p=0.9, seed=11, max_step_tokens=16)
+    together = gen.propose(gen.start(PROMPT), n=4, sampling=sampling)[0]
+    assert len({tuple(c.token_ids) for c in together}) > 1  # sampling really varies across candidates
+    for i, cand in enumerate(together):
+        alone_sampling = Sampling(temperature=1.0, top_p=0.9, seed=11 + i, max_step_tokens=16)
+        alone = gen.propose(gen.start(PROMPT), n=1, sampling=alone_sampling)[0][0]
+        assert alone.token_ids == cand.token_ids
+        assert alone.logprobs == pytest.approx(cand.logprobs, abs=1e-4)
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gemma3"])
+def test_batched_questions_equal_each_question_alone(arch: str, tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_model(arch)
+    gen = StepGenerator(model, tok, boundary="none", stop_strings=["e", "a", "\n"])
+    prompts = [PROMPT, "Q: 3 + 4 =", "Q: A farmer has 17 sheep and buys 5 more. How many now?\nA: Let's see."]
+    session = gen.start(prompts)
+    for _ in range(4):
+        gen.propose(session, sampling=Sampling(max_step_tokens=10))
+        gen.accept(session, 0)
+    for q, prompt in enumerate(prompts):
+        alone = gen.start(prompt)
+        for _ in range(4):
+            gen.propose(alone, sampling=Sampling(max_step_tokens=10))
+            gen.accept(alone, 0)
+        assert alone.token_ids() == session.token_ids(q), f"question {q}"
+
+
+def test_reject_leaves_the_prefix_and_its_cache_unchanged(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("llama"), tok, boundary="none", stop_strings=["\n"])
+    session = gen.start(PROMPT)
+    before = session.state.next_logits.clone()
+    length = session.state.length
+    gen.propose(session, n=3, sampling=Sampling(temperature=1.0, seed=1, max_step_tokens=8))
+    gen.reject(session)
+    assert session.state.length == length
+    assert torch.equal(session.state.next_logits, before)
+    assert session.accepted_steps == [[]]
+    # And greedy continuation after the rejection equals a fresh greedy run.
+    step = gen.propose(session, sampling=Sampling(max_step_tokens=8))[0][0]
+    fresh = StepGenerator(gen.model, tok, boundary="none", stop_strings=["\n"])
+    assert step.token_ids == fresh.propose(fresh.start(PROMPT), sampling=Sampling(max_step_tokens=8))[0][0].token_ids
+
+
+def test_accepting_a_candidate_extends_the_cache_with_its_tokens(tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_model("qwen2")
+    gen = StepGenerator(model, tok, boundary="none")
+    session = gen.start(PROMPT)
+    cands = gen.propose(session, n=3, sampling=Sampling(temperature=1.2, seed=5, max_step_tokens=6))[0]
+    gen.accept(session, 2)
+    assert session.token_ids() == tok(PROMPT).input_ids + cands[2].token_ids
+    # The next-token logits now equal a fresh forward over prompt + the accepted candidate.
+    full = torch.tensor([session.token_ids()])
+    expected = model(full).logits[0, -1]
+    assert torch.allclose(session.state.next_logits[0], expected, atol=1e-4)
+
+
+def test_accept_text_reencodes_only_from_the_edit_point(tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_model("llama")
+    gen = StepGenerator(model, tok, boundary="none")
+    session = gen.start(PROMPT)
+    step = gen.propose(session, sampling=Sampling(max_step_tokens=10))[0][0]
+    edited_text = step.text[:4] + " 12 x 4 = 48\n"
+    edited = gen.accept_text(session, edited_text)
+    assert edited.meta["kept_tokens"] == len(tok(step.text[:4]).input_ids)
+    assert edited.meta["reencoded_tokens"] == len(tok(" 12 x 4 = 48\n").input_ids)
+    assert session.text() == edited_text
+    full = torch.tensor([session.token_ids()])
+    expected = model(full).logits[0, -1]
+    assert torch.allclose(session.state.next_logits[0], expected, atol=1e-4)
+    assert session.state.length == len(session.token_ids())
+
+
+def test_eos_finishes_a_question_and_it_stops_advancing(tok) -> None:  # type: ignore[no-untyped-def]
+    model = tiny_model("llama")
+    with torch.no_grad():  # make EOS the most likely token everywhere
+        model.lm_head.bias = None
+        model.lm_head.weight[tok.eos_token_id] = model.lm_head.weight.abs().max() * 50
+    gen = StepGenerator(model, tok)
+    session = gen.start([PROMPT, "Q: 1 + 1 ="])
+    steps = gen.propose(session)
+    assert all(s[0].finished and s[0].stop_reason == "eos" for s in steps)
+    gen.accept(session, 0)
+    assert session.finished == [True, True]
+    assert gen.propose(session) == [[], []]
+
+
+def test_bad_arguments_are_clear_errors(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("llama"), tok)
+    with pytest.raises(InputError, match="empty"):
+        gen.start("")
+    session = gen.start(PROMPT)
+    with pytest.raises(InputError, match="propose"):
+        gen.accept(session, 0)
+    gen.propose(session, n=2, sampling=Sampling(temperature=1.0, seed=0, max_step_tokens=4))
+    with pytest.raises(InputError, match="candidate 5"):
+        gen.accept(session, 5)
+    with pytest.raises(InputError, match="boundary"):
+        StepGenerator(gen.model, tok, boundary="sentence")
+
+
+def test_context_limit_ends_the_step_instead_of_overflowing(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("llama"), tok, boundary="none", max_context=len(tok(PROMPT).input_ids) + 5)
+    session = gen.start(PROMPT)
+    step = gen.propose(session, sampling=Sampling(max_step_tokens=50))[0][0]
+    assert len(step) == 4
+    assert step.stop_reason == "max_tokens"
