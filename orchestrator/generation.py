@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 import torch
@@ -28,7 +28,7 @@ from orchestrator.steps import Sampling, Step, StopReason
 
 log = structlog.get_logger(__name__)
 
-BOUNDARIES = ("newline", "blank_line", "none")
+BOUNDARIES = ("newline", "blank_line", "numbered_item", "none")
 _CONTENT = re.compile(r"[^ \t\r\n]")  # anything but blanks counts as content
 
 
@@ -249,6 +249,40 @@ class StepGenerator:
         session.pending_steps = []
         return step
 
+    def force_accept(self, session: Session, text: str, question: int = 0) -> Step:
+        """Append a step that was not proposed in the current proposal (an older draft, a resumed
+        solve, a student's line): its tokens are encoded in one forward and become the prefix."""
+        if not text:
+            raise InputError("a step cannot be empty")
+        ids = self._encode(text)
+        base = int(session.state.valid_counts()[question])
+        row = session.state.select(torch.tensor([question], device=self.device))
+        row.compact()
+        positions = torch.arange(base, base + len(ids), device=self.device)[None, :]
+        mask = torch.cat([row.mask, torch.ones((1, len(ids)), dtype=torch.long, device=self.device)], dim=1)
+        logits = self._forward(torch.tensor([ids], device=self.device), positions, mask, row.cache)
+        row.mask = mask
+        row.next_logits = logits[:, -1, :].float()
+        step = Step(
+            text=text,
+            token_ids=ids,
+            tokens=[self.piece(t) for t in ids],
+            logprobs=[0.0] * len(ids),
+            entropies=[0.0] * len(ids),
+            margins=[1.0] * len(ids),
+            top1_probs=[1.0] * len(ids),
+            meta={"forced": True},
+        )
+        parts = [
+            row if q == question else session.state.select(torch.tensor([q], device=self.device))
+            for q in range(session.size)
+        ]
+        session.state = stack_rows(parts) if len(parts) > 1 else parts[0]
+        session.accepted_steps[question].append(step)
+        session.pending = None
+        session.pending_steps = []
+        return step
+
     def piece(self, token_id: int) -> str:
         """The text of one token on its own (cached), for key-token classification."""
         got = self._pieces.get(token_id)
@@ -278,9 +312,7 @@ class StepGenerator:
         return out.logits
 
     @torch.no_grad()
-    def _run_step(
-        self, work: RowCache, sampling: Sampling, seeds: list[int | None], budgets: list[int]
-    ) -> list[Step]:
+    def _run_step(self, work: RowCache, sampling: Sampling, seeds: list[int | None], budgets: list[int]) -> list[Step]:
         rows = work.rows
         gens = [None if s is None else torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         recs = [_Rec() for _ in range(rows)]
@@ -304,10 +336,29 @@ class StepGenerator:
                     active[r] = False
                     continue
                 rec.add(tok, self.piece(tok))
+                if self.boundary == "numbered_item" and rec.cut is not None:
+                    verdict = _next_line_verdict(rec.text[rec.cut.text_len :])
+                    if rec.cut.logits is not None and (
+                        verdict == "item" or (verdict == "open" and len(rec.ids) >= limit[r])
+                    ):
+                        # The next line starts a new item: the step ends at the newline before it.
+                        work.mask[r, rec.cut.physical :] = 0
+                        final_logits[r] = rec.cut.logits
+                        rec.truncate(rec.cut.n_tokens)
+                        rec.reason, active[r] = "boundary", False
+                        continue
+                    if verdict in ("blank", "same"):
+                        rec.cut = None
+                        if verdict == "blank":
+                            feed[r, 0], live_now[r, 0] = tok, 1
+                            rec.reason, active[r] = "boundary", False
+                            continue
                 feed[r, 0] = tok
                 live_now[r, 0] = 1
                 reason = self._step_end(rec, limit[r])
-                if reason is not None:
+                if reason == "cut":
+                    rec.cut = _Cut(len(rec.ids), len(rec.text), work.length + 1, None)
+                elif reason is not None:
                     rec.reason = reason
                     active[r] = False
             if not bool(live_now.any()):
@@ -317,6 +368,10 @@ class StepGenerator:
             out = self._forward(feed, positions, work.mask, work.cache)[:, -1, :].float()
             fed = live_now[:, 0].bool().to(out.device)
             final_logits[fed] = out[fed]
+            for r in range(rows):
+                cut = recs[r].cut
+                if cut is not None and cut.logits is None:
+                    cut.logits = out[r].clone()
             logits = final_logits
         work.next_logits = final_logits
         return [rec.to_step() for rec in recs]
@@ -349,7 +404,7 @@ class StepGenerator:
             rec.margins.append(float(top2.values[j, 0] - top2.values[j, 1]))
         return chosen
 
-    def _step_end(self, rec: _Rec, limit: int) -> StopReason | None:
+    def _step_end(self, rec: _Rec, limit: int) -> StopReason | Literal["cut"] | None:
         text = rec.text
         for stop in self.stop_strings:
             if stop in text[-(len(stop) + len(rec.pieces[-1])) :]:
@@ -359,9 +414,39 @@ class StepGenerator:
                 return "boundary"
             if text.rstrip(" \t").endswith("\n\n"):
                 return "boundary"
+            if self.boundary == "numbered_item" and rec.cut is None and text.endswith("\n"):
+                return "cut"  # maybe the end of the item: decided once the next line shows how it starts
         if len(rec.ids) >= limit:
             return "max_tokens"
         return None
+
+
+@dataclass
+class _Cut:
+    """Where a numbered item may end: tokens and text so far, cache length, logits after the newline."""
+
+    n_tokens: int
+    text_len: int
+    physical: int
+    logits: torch.Tensor | None
+
+
+_ITEM_START = re.compile(r"^(?:\d{1,3}[.)]\s|\d{1,3}[.)]?\s*\*\*|Step\s*\d|#{1,6}\s|\*\*Step)")
+_ITEM_PREFIX = re.compile(r"^(?:\d{1,3}[.)]?|S|St|Ste|Step\s*|#{1,6}|\*|\*\*|\*\*S\w{0,3})$")
+
+
+def _next_line_verdict(after: str) -> Literal["item", "blank", "same", "open"]:
+    """How the text after a newline bears on a numbered item: a new item starts, a blank line, or not."""
+    body = after.lstrip(" \t")
+    if not body.strip(" \t"):
+        return "open"
+    if body.startswith("\n"):
+        return "blank"
+    if _ITEM_START.match(body):
+        return "item"
+    if _ITEM_PREFIX.match(body.rstrip("\n")) and "\n" not in body:
+        return "open"
+    return "same"
 
 
 @dataclass
@@ -377,6 +462,13 @@ class _Rec:
     reason: StopReason = "max_tokens"
     finished: bool = False
     text: str = ""
+    cut: _Cut | None = None  # numbered_item mode: a newline that may end the step
+
+    def truncate(self, n: int) -> None:
+        for name in ("ids", "pieces", "logprobs", "entropies", "margins", "top1"):
+            del getattr(self, name)[n:]
+        self.text = "".join(self.pieces)
+        self.cut = None
 
     def add(self, tok: int, piece: str) -> None:
         self.ids.append(tok)

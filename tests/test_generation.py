@@ -217,3 +217,26 @@ def test_context_limit_ends_the_step_instead_of_overflowing(tok) -> None:  # typ
     step = gen.propose(session, sampling=Sampling(max_step_tokens=50))[0][0]
     assert len(step) == 4
     assert step.stop_reason == "max_tokens"
+
+
+@pytest.mark.parametrize(
+    ("after_newline", "verdict"),
+    [
+        ("2. Next, we add", "item"),  # a numbered item starts: the step ended at the newline
+        ("Step 3:", "item"),
+        ("### Step 2", "item"),
+        ("**Step 2", "item"),
+        ("2", "open"),  # "2." or "2 apples"? wait for the next token
+        ("2.", "open"),
+        ("   ", "open"),
+        ("\n", "blank"),  # a blank line ends the item where it is
+        ("12 apples remain", "same"),  # the item goes on
+        ("- a bullet inside the item", "same"),
+        ("1.5 is the rate", "same"),
+        ("\\[ 9 \\times 2 = 18 \\]", "same"),  # the display block that belongs to the item
+    ],
+)
+def test_numbered_item_boundary_reads_the_start_of_the_next_line(after_newline: str, verdict: str) -> None:
+    from orchestrator.generation import _next_line_verdict
+
+    assert _next_line_verdict(after_newline) == verdict
