@@ -1,0 +1,76 @@
+"""Verifier verdicts as plain data, and the choices the graph makes from them.
+
+Verifiers return rich objects; the graph keeps JSON-ready dicts (they go through the
+checkpointer and into the trace). A verifier that raises is "cannot judge", never a crash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_RANK = {"wrong": 0, "unknown": 1, "correct": 2}
+
+
+def resolve_verifiers(names: Sequence[str]) -> list[tuple[str, Callable[..., Any]]]:
+    """Look up the policy's verifier names in the registry (unknown names fail here, before a solve)."""
+    from verifiers import get_verifier
+
+    return [(name, get_verifier(name)) for name in names]
+
+
+def run_verifiers(
+    verifiers: Sequence[tuple[str, Callable[..., Any]]], text: str, context: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Run each verifier on ``text``; return one JSON-ready verdict dict per verifier."""
+    from verifiers import run_verifier
+
+    out: list[dict[str, Any]] = []
+    for name, fn in verifiers:
+        verdict = run_verifier(fn, text, context)
+        out.append(
+            {
+                "verifier": name,
+                "status": verdict.status,
+                "claims": [c.to_dict() for c in verdict.claims],
+                "corrected_text": verdict.corrected_text,
+                "reason": verdict.reason,
+            }
+        )
+    return out
+
+
+def verdict_rank(record: Mapping[str, Any]) -> int:
+    """0 when any verifier says wrong, 2 when one says correct and none wrong, else 1."""
+    statuses = [v["status"] for v in record.get("verdicts") or []]
+    if "wrong" in statuses:
+        return _RANK["wrong"]
+    if "correct" in statuses:
+        return _RANK["correct"]
+    return _RANK["unknown"]
+
+
+def best_candidate(pool: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """Best by verifier verdict first (correct > cannot judge > wrong), then by confidence.
+
+    Ties keep the earlier candidate, so the greedy draft wins against equal samples.
+    """
+    if not pool:
+        raise ValueError("no candidates to choose from")
+    return max(pool, key=lambda r: (verdict_rank(r), bool(r["text"].strip()), r["confidence"]))
+
+
+def chain_value(steps: Sequence[Mapping[str, Any]]) -> str | None:
+    """The last value the chain computed and a verifier checked (correct or corrected), or None."""
+    for step in reversed(steps):
+        for verdict in reversed(step.get("verdicts") or []):
+            for claim in reversed(verdict.get("claims") or []):
+                if claim.get("status") == "correct" and claim.get("computed_value"):
+                    return str(claim["computed_value"])
+                if claim.get("status") == "wrong" and claim.get("computed_value"):
+                    return str(claim["computed_value"])
+    return None

@@ -1,0 +1,234 @@
+"""Every path of the solve graph, driven by a scripted step stream (exact steps, chosen confidences)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+
+from orchestrator.api import SolveResult, run_solve
+from orchestrator.graph import NODE_NAMES, build_graph
+from policies import Policy, policy_from_dict
+from tests.fakes import Crash, Draft, ScriptedStream
+
+Q = "Tom has 3 bags with 4 apples each. How many apples?"
+LAYERS = [2, 3]
+
+
+def policy(**changes: Any) -> Policy:
+    return policy_from_dict({"extends": "default", "name": "test", **changes})
+
+
+def solve(script: list[list[Draft]], pol: Policy | None = None, **kwargs: Any) -> tuple[SolveResult, ScriptedStream]:
+    stream = ScriptedStream(script)
+    result = run_solve(Q, [1, 2, 3], stream, pol or policy(), escalation_layers=LAYERS, **kwargs)
+    assert stream.cursor == len(stream.script), "the graph used fewer proposals than scripted"
+    return result, stream
+
+
+SURE_RIGHT = Draft("Each bag has 4 apples, so 3 x 4 = 12 apples.\n")
+FINAL_12 = Draft("The answer is \\boxed{12}.", finished=True)
+UNSURE_WRONG = Draft("So 3 x 4 = 13 apples.\n", weak={"13": 0.2})
+
+
+def test_confident_correct_steps_are_accepted_without_intervention() -> None:
+    result, stream = solve([[SURE_RIGHT], [FINAL_12]])
+    assert result.answer == "12"
+    assert [s["text"] for s in result.steps] == [SURE_RIGHT.text, FINAL_12.text]
+    assert result.interventions == {}
+    assert result.steps[0]["verdicts"][0]["status"] == "correct"
+    assert [c[0] for c in stream.calls] == ["propose", "accept", "propose", "accept"]
+    assert result.tokens == sum(s["n_tokens"] for s in result.steps)
+
+
+def test_low_confidence_resamples_and_keeps_the_verified_candidate() -> None:
+    resampled = [
+        Draft("So 3 x 4 = 13 apples.\n", p=0.97),  # confident but wrong: loses on the verdict
+        Draft("So 3 x 4 = 12 apples.\n", p=0.9),  # right and confident: chosen
+        Draft("So 3 x 4 = 12.\n", p=0.7),  # right, less confident
+        Draft("Hmm.\n", p=0.99),  # cannot be judged
+    ]
+    result, stream = solve([[UNSURE_WRONG], resampled, [FINAL_12]])
+    assert result.steps[0]["text"] == "So 3 x 4 = 12 apples.\n"
+    assert result.steps[0]["origin"] == "resample"
+    assert result.interventions == {"resample": 1}
+    assert ("propose", {"n": 4, "temperature": 0.7, "escalated": False}) in stream.calls
+    assert ("accept", 1) in stream.calls
+    rejected = [n for n in result.trace.nodes if n["kind"] == "candidate"]
+    assert len(rejected) == 4  # the greedy draft and three samples
+
+
+def test_confidence_still_low_after_resampling_escalates_the_step() -> None:
+    pol = policy(resample={"n_candidates": 2, "max_attempts": 1})
+    escalated = Draft("So 3 x 4 = 12 apples.\n", p=0.99)
+    result, stream = solve([[UNSURE_WRONG], [UNSURE_WRONG, UNSURE_WRONG], [escalated], [FINAL_12]], pol)
+    assert stream.escalated_layers == [LAYERS]
+    assert stream.calls[2] == ("propose", {"n": 1, "temperature": 0.0, "escalated": True})
+    assert result.steps[0]["text"] == escalated.text
+    assert result.steps[0]["origin"] == "escalation"
+    assert result.escalations == 1
+    assert result.interventions == {"resample": 1, "escalate": 1}
+    assert any(n["kind"] == "escalation" and n["data"]["layers"] == LAYERS for n in result.trace.nodes)
+
+
+def test_very_low_confidence_escalates_at_once_when_the_policy_says_so() -> None:
+    pol = policy(escalation={"when": "immediately"}, confidence={"escalate_threshold": 0.5})
+    very_unsure = Draft("So 3 x 4 = 13 apples.\n", weak={"13": 0.01, "x": 0.05, "4": 0.1})
+    result, stream = solve([[very_unsure], [Draft("So 3 x 4 = 12 apples.\n")], [FINAL_12]], pol)
+    assert result.interventions == {"escalate": 1}
+    assert stream.escalated_layers == [LAYERS]
+
+
+def test_no_escalation_without_layers_falls_back_to_accepting() -> None:
+    pol = policy(resample={"enabled": False})
+    stream = ScriptedStream([[UNSURE_WRONG], [FINAL_12]])
+    result = run_solve(
+        Q,
+        [1],
+        stream,
+        pol.model_copy(update={"repair": pol.repair.model_copy(update={"on_wrong": "flag"})}),
+        escalation_layers=[],
+    )
+    assert stream.escalated_layers == []
+    assert result.steps[0]["flags"] == ["wrong claim kept"]
+
+
+def test_a_wrong_claim_is_corrected_in_place_and_the_chain_continues_from_it() -> None:
+    wrong = Draft("She walked 12 x 4 = 46 miles.\n")
+    result, stream = solve([[wrong], [Draft("So she walked \\boxed{48} miles.", finished=True)]])
+    assert result.steps[0]["text"] == "She walked 12 x 4 = 48 miles.\n"
+    assert result.steps[0]["corrected_from"] == wrong.text
+    assert result.steps[0]["verdicts"][0]["status"] == "correct"  # re-verified after the fix
+    assert ("accept_text", "She walked 12 x 4 = 48 miles.\n") in stream.calls
+    assert stream.accepted[0] == "She walked 12 x 4 = 48 miles.\n"  # the model continues from the fix
+    assert result.corrections == 1
+    assert result.answer == "48"
+    fix = next(n for n in result.trace.nodes if n["kind"] == "correction")
+    assert fix["data"]["before"] == wrong.text
+
+
+def test_flag_policy_keeps_the_wrong_claim_and_marks_it() -> None:
+    pol = policy(repair={"on_wrong": "flag", "max_repairs_per_step": 0})
+    wrong = Draft("She walked 12 x 4 = 46 miles.\n")
+    result, _ = solve([[wrong], [Draft("\\boxed{46}", finished=True)]], pol)
+    assert result.steps[0]["text"] == wrong.text
+    assert result.steps[0]["flags"] == ["wrong claim kept"]
+    assert result.interventions == {"flag": 1}
+    assert result.steps[0]["verdicts"][0]["status"] == "wrong"
+
+
+def test_resample_repair_draws_new_candidates_for_a_wrong_step() -> None:
+    pol = policy(repair={"on_wrong": "resample"}, resample={"n_candidates": 2})
+    wrong = Draft("She walked 12 x 4 = 46 miles.\n")
+    fixed = [Draft("She walked 12 x 4 = 47 miles.\n"), Draft("She walked 12 x 4 = 48 miles.\n")]
+    result, _ = solve([[wrong], fixed, [Draft("\\boxed{48}", finished=True)]], pol)
+    assert result.steps[0]["text"] == "She walked 12 x 4 = 48 miles.\n"
+    assert result.interventions == {"repair_resample": 1, "resample": 1}
+
+
+@pytest.mark.parametrize(
+    ("on_mismatch", "answer", "resolution"),
+    [
+        ("prefer_chain", "12", "chain preferred"),  # the verified chain wins
+        ("flag", "13", "flagged"),  # stated answer kept, disagreement recorded
+        ("prefer_stated", "13", "stated answer kept"),
+    ],
+)
+def test_final_answer_that_disagrees_with_the_chain_is_resolved_per_policy(
+    on_mismatch: str, answer: str, resolution: str
+) -> None:
+    pol = policy(final={"on_mismatch": on_mismatch})
+    result, _ = solve([[SURE_RIGHT], [Draft("The answer is \\boxed{13}.", finished=True)]], pol)
+    assert result.answer == answer
+    assert result.final["stated"] == "13"
+    assert result.final["chain_value"] == "12"
+    assert resolution in result.final["resolution"]
+
+
+def test_step_and_token_limits_end_the_solve() -> None:
+    pol = policy(steps={"max_steps": 2})
+    result, _ = solve([[Draft("First, 1 + 1 = 2.\n")], [Draft("Then 2 + 2 = 4.\n")]], pol)
+    assert len(result.steps) == 2
+    assert result.final["stated"] == "4"  # last-number fallback
+    assert result.trace.nodes[-1]["kind"] == "answer"
+
+
+def test_plain_policy_fires_nothing() -> None:
+    result, stream = solve([[UNSURE_WRONG], [FINAL_12]], Policy.plain())
+    assert result.interventions == {}
+    assert result.steps[0]["text"] == UNSURE_WRONG.text
+    assert [c[0] for c in stream.calls] == ["propose", "accept", "propose", "accept"]
+
+
+def test_events_stream_each_decision_and_structlog_records_them() -> None:
+    events: list[dict[str, Any]] = []
+    with structlog.testing.capture_logs() as logs:
+        solve([[Draft("She walked 12 x 4 = 46 miles.\n")], [FINAL_12]], on_event=events.append)
+    kinds = [e["event"] for e in events]
+    assert kinds == ["monitor", "verify", "correct", "verify", "step", "monitor", "verify", "step", "final"]
+    assert {entry["event"] for entry in logs} >= {"monitor", "verify", "correct", "step", "final"}
+    step_event = next(e for e in events if e["event"] == "step")
+    assert step_event["verdicts"] == ["correct"]
+
+
+def test_killed_solve_resumes_from_the_checkpoint_with_the_same_result(tmp_path: Path) -> None:
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    script = [
+        [Draft("Each bag has 4 apples.\n")],
+        [Draft("She walked 12 x 4 = 46 miles.\n")],  # corrected on the way
+        [UNSURE_WRONG],
+        [Draft("So 3 x 4 = 12 apples.\n"), Draft("So 3 x 4 = 12.\n"), Draft("Hmm.\n"), Draft("12\n")],
+        [FINAL_12],
+    ]
+    reference = run_solve(Q, [1, 2, 3], ScriptedStream(script), policy(), escalation_layers=LAYERS)
+
+    db = tmp_path / "solves.sqlite"
+    with sqlite3.connect(db, check_same_thread=False) as conn:
+        saver = SqliteSaver(conn)
+        with pytest.raises(Crash):
+            run_solve(
+                Q,
+                [1, 2, 3],
+                ScriptedStream(script, crash_at=3),
+                policy(),
+                escalation_layers=LAYERS,
+                checkpointer=saver,
+                thread_id="t1",
+            )
+    with sqlite3.connect(db, check_same_thread=False) as conn:  # a new process would open the file afresh
+        resumed_stream = ScriptedStream(script, start=3)
+        resumed = run_solve(
+            Q,
+            [1, 2, 3],
+            resumed_stream,
+            policy(),
+            escalation_layers=LAYERS,
+            checkpointer=SqliteSaver(conn),
+            thread_id="t1",
+        )
+    assert ("resync", 2) in resumed_stream.calls  # the prefix was rebuilt from state, not regenerated
+    assert [s["text"] for s in resumed.steps] == [s["text"] for s in reference.steps]
+    assert resumed.answer == reference.answer == "12"
+    assert resumed.interventions == reference.interventions
+    assert [n["id"] for n in resumed.trace.nodes] == [n["id"] for n in reference.trace.nodes]
+
+
+def test_drawn_graph_has_every_node_and_routing_edge() -> None:
+    drawn = build_graph().compile().get_graph().draw_mermaid()
+    for name in NODE_NAMES:
+        assert name in drawn
+    for edge in ("monitor -.-> resample", "monitor -.-> escalate", "verify -.-> repair", "accept -.-> propose"):
+        assert edge.replace(" ", "") in drawn.replace(" ", "").replace(";", ""), edge
+
+
+def test_unknown_verifier_in_policy_fails_before_generating() -> None:
+    from verifiers.errors import UnknownVerifierError
+
+    stream = ScriptedStream([[SURE_RIGHT]])
+    with pytest.raises(UnknownVerifierError, match="no-such-check"):
+        run_solve(Q, [1], stream, policy(verifiers=["no-such-check"]))
+    assert stream.calls == []

@@ -1,0 +1,80 @@
+"""Lines written by Qwen2.5-Coder models on GSM8K questions (copied from model_steps.jsonl).
+
+Each line is judged as a person checking its arithmetic would; the 3-bit model's slips
+must come out "wrong", unit conversions and algebra "cannot judge".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from verifiers import check_step
+
+LINES = [
+    # (line, expected status)
+    (r"- Therefore, the total number of chairs for the indoor tables is \(9 \times 10 = 90\).", "correct"),
+    (r"  15 \text{ seconds/egg} \times 60 \text{ eggs} = 900 \text{ seconds}", "correct"),
+    (r"\frac{13500 \text{ seconds}}{60} = 225 \text{ minutes}", "correct"),
+    (r"\text{Heather's pizzas on the first day} = 4 \times 40 = 160", "correct"),
+    (r"\frac{1}{5} \times 200 = 40", "correct"),
+    (r"   40\% \text{ of } 15 = 0.40 \times 15 = 6 \text{ cups}", "correct"),
+    (r"   \frac{900 \text{ cents}}{75 \text{ cents per muffin}} = 12 \text{ muffins}", "correct"),
+    (r"     2 \text{ pairs of jeans} \times \$10 \text{ per pair} = \$20", "correct"),
+    (r"     \$15 + \$20 + \$16 = \$51", "correct"),
+    (
+        r"   \text{Number of shirts Andrew has} = 6 \times \text{Number of shirts Brian has} = 6 \times 3 = 18",
+        "correct",
+    ),
+    (r"\frac{124,600}{2} = 62,300", "correct"),
+    (r"\[ \frac{11}{3} = 3.67 \]", "correct"),
+    (r"\[ \text{Aimee's score} = 2 \times (4 + 7) = 2 \times 11 = 22 \]", "correct"),
+    (r"\[ 400000 \times (1 - 0.10) = 400000 \times 0.90 = 360000 \]", "correct"),
+    (r"\[1000 + 100 \times 24 = 1000 + 2400 = 3400\]", "correct"),
+    (r"\[ 4.2 + 3.8 + 3.6 + 4.4 = 16.0 \text{ miles} \]", "correct"),
+    (r"   - Convert 30 minutes to hours: \(30 \text{ minutes} = \frac{30}{60} = 0.5\) hours.", "correct"),
+    (r"\[ 6 \times 2.20 = 13.20 \]", "correct"),
+    (r"   \text{Tip per person} = \frac{\$12}{3} = \$4", "correct"),
+    ("- Discounted total cost = $45 * 0.10 = $4.50.", "correct"),
+    (
+        "3. Sabrina then gives two-thirds of her cookies to her sister. Since Sabrina gave her sister 5 cookies, "
+        "her sister gives her 5 / 3 = 1.67 cookies (which is not a whole number, so we'll assume it's 2 cookies "
+        "for the sake of this problem).",
+        "correct",
+    ),
+    ("2. Divide this amount by 2 to find the number of bottles: 4.5 / 2 = 2.25", "correct"),
+    (r"N = \frac{2400}{0.4} = 6000", "correct"),
+    (r"\[ 15 = 3 \times 5 \]", "correct"),
+    # slips, mostly from the 3-bit model
+    (r"62,300 \div 10 = 623", "wrong"),
+    (r"\text{Monthly payment on the house} = \frac{480,000}{240} = 20,000", "wrong"),
+    (r"     30,000 + 2,880 \times 7 = 30,000 + 2,0560 = 50,060", "wrong"),
+    (r"     \frac{28,980}{50,060} = 0.576", "wrong"),
+    (r"\[ 324000 \times (1 - 0.20) = 324000 \times 0.80 = 264800 \]", "wrong"),
+    (r"\[3400 + 100 \times 24 = 3400 + 2400 = 6800\]", "wrong"),
+    (r"   - The difference is \(7.2 - 71 = -69.2\).", "wrong"),
+    (
+        r"   - Therefore, the time spent making fries is \(1 \text{ hour} + 30 \text{ minutes} = 40 \text{ minutes}\).",
+        "wrong",
+    ),
+    ("- The answer is $45 + $4.50 = $59.50.", "wrong"),
+    ("   - The number of students in the 10th grade after 30 years is 180 + 30 = 150.", "wrong"),
+    (r"\[ 150 + 30 - 15 = 185 \]", "wrong"),
+    (r"   \text{Total appetizers needed} = 6 \, \text{appetizers/guest} \times 30 \, \text{guests}", "unknown"),
+    # algebra and code: not arithmetic claims
+    ("0.4N = 2400", "unknown"),
+    (r"40 + 28 + \text{Layla's apples} = 78 + \text{Layla's apples}", "unknown"),
+    ("appetizers_per_guest = 6", "unknown"),
+    (r"\[ \text{Total} = \frac{1}{2} \sum_{n=1}^{n-1} \frac{n}{n+1} \]", "unknown"),
+]
+
+
+@pytest.mark.parametrize(("line", "status"), LINES)
+def test_model_line(line: str, status: str) -> None:
+    verdict = check_step(line)
+    assert verdict.status == status, verdict
+
+
+@pytest.mark.parametrize(("line", "status"), [row for row in LINES if row[1] == "wrong"])
+def test_model_slip_has_a_correction(line: str, status: str) -> None:
+    verdict = check_step(line)
+    assert verdict.corrected_text is not None and verdict.corrected_text != line

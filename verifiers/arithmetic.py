@@ -1,0 +1,417 @@
+"""The arithmetic step checker: judge every ``expression = result`` claim in a step exactly.
+
+Reading a chain ``S0 = S1 = S2`` as people mean it, link by link:
+
+- ``S1`` is a number: the claim is ``S0 = S1`` (rounding as written is accepted).
+- ``S1`` is an expression equal to ``S0``: a rewriting (``2 × (4 + 7) = 2 × 11``), correct.
+- ``S1`` starts with the value of ``S0`` (``2 + 3 = 5 + 4 = 9``): a running computation, the
+  claim is ``S0 = 5`` and the next link checks ``5 + 4 = 9``.
+- otherwise wrong: a running computation when the first number of ``S1`` does not occur in
+  ``S0``, else a wrong rewriting.
+- a lone number on the left (``30 minutes = 30/60``, ``1 hour = 60 minutes``) is a unit
+  conversion or a restatement: "cannot judge" unless both sides are equal.
+
+Corrections: each claim's ``expected`` is the right value for its left side as written.
+``corrected_text`` replaces the result of the first wrong link with the right value,
+written like the original (currency, %, thousands separator, decimals kept), and carries
+the corrected value down the chain: later links are evaluated again with it and their
+results replaced when they change ("2 + 3 = 6 + 4 = 10" becomes "2 + 3 = 5 + 4 = 9"). A
+wrong rewriting is replaced by the value itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+
+from verifiers.claims import NOT_ARITHMETIC, Chain, Segment, find_chains
+from verifiers.errors import ExpressionError
+from verifiers.lexer import FRAC, Token
+from verifiers.numbers import format_decimal, format_like, match_stated
+from verifiers.parser import BinOp, Expr, Neg, Num
+from verifiers.verdict import Claim, Status, Verdict
+
+MAX_STEP_CHARS = 5_000  # longer text: only its first lines/sentences up to this length are judged
+MAX_INPUT_CHARS = 2_000_000  # longer text is refused outright ("input too long")
+_MAY_CLAIM = re.compile(r"[=≈≃≅]|\\(?:approx|simeq|sim)|\b(?:is|equals)\b")  # cheap pre-filter
+
+
+@dataclass(slots=True)
+class _Link:
+    """How a judged link can be corrected: which token holds its result."""
+
+    shape: str  # "atom", "running", "rewrite", or "first" (the result written before the "=")
+    index: int  # token index of the stated number (atom, running); unused for rewrite
+    sign: int = 1
+    approx: bool = False
+
+
+def _fmt(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+
+
+def _atom(expr: Expr | None) -> tuple[Num, int] | None:
+    if isinstance(expr, Num):
+        return expr, 1
+    if isinstance(expr, Neg) and isinstance(expr.operand, Num):
+        return expr.operand, -1
+    return None
+
+
+def _has_scale(expr: Expr) -> bool:
+    return any(n.scale != 1 for n in expr.numbers())
+
+
+class _Judge:
+    """Judges the links of the chains of one step."""
+
+    def __init__(self, text: str, tokens: list[Token]) -> None:
+        self.text = text
+        self.t = tokens
+        self.notes: list[str] = []  # why some equalities were not taken as claims
+
+    def span(self, seg: Segment) -> tuple[int, int]:
+        return self.t[seg.start].start, self.t[seg.end - 1].end
+
+    def claim(
+        self,
+        left: Segment,
+        right: Segment,
+        status: Status,
+        reason: str,
+        *,
+        result: tuple[int, int] | None = None,
+        stated_value: Fraction | None = None,
+        computed: Fraction | None = None,
+        expected: str | None = None,
+    ) -> Claim:
+        l0, l1 = self.span(left) if left.end > left.start else (self.t[right.start].start,) * 2
+        r0, r1 = result or (self.span(right) if right.end > right.start else (l1, l1))
+        return Claim(
+            expression=self.text[l0:l1],
+            stated=self.text[r0:r1],
+            status=status,
+            span=(min(l0, r0), max(l1, r1)),
+            result_span=(r0, r1),
+            stated_value=_fmt(stated_value) if stated_value is not None else None,
+            computed_value=_fmt(computed) if computed is not None else None,
+            expected=expected,
+            reason=reason,
+        )
+
+    def link(self, left: Segment, right: Segment, eq: Token) -> tuple[Claim | None, _Link | None]:
+        """Judge ``left = right``; None when it is not an arithmetic claim at all."""
+        for side in (left, right):
+            if side.error.startswith(NOT_ARITHMETIC):
+                self.notes.append(side.error)
+                return None, None  # an equation to solve, not an arithmetic claim
+        if left.empty or right.empty:
+            return None, None  # a label ("Profit = ...") or prose after the "="
+        if left.error or right.error:
+            if eq.weak:
+                return None, None
+            return self.claim(left, right, "unknown", left.error or right.error), None
+        assert left.expr is not None and right.expr is not None
+        lexpr, rexpr = left.expr, right.expr
+        latom, ratom = _atom(lexpr), _atom(rexpr)
+        if eq.weak and (latom is not None or ratom is None or not self._weak_result_ok(right)):
+            return None, None
+        try:
+            value = lexpr.evaluate()
+            rvalue = rexpr.evaluate()
+        except ExpressionError as exc:
+            return self.claim(left, right, "unknown", str(exc)), None
+        if latom is not None:
+            if value == rvalue:
+                return None if ratom is not None else self.claim(
+                    left, right, "correct", "", stated_value=value, computed=rvalue
+                ), None
+            if ratom is not None or self._unit_after(left, eq):
+                self.notes.append("a lone number on the left: unit conversion or restatement")
+                return None, None
+            num, sign = latom  # "15 = 4 × 5": the result is written first
+            tok = self.t[num.index]
+            return self.claim(
+                right,
+                left,
+                "wrong",
+                f"{self.text[slice(*self.span(right))]} is {format_decimal(rvalue)}",
+                result=self.span(left),
+                stated_value=value,
+                computed=rvalue,
+                expected=self.format_result(rvalue, tok, sign),
+            ), _Link("first", num.index, sign)
+        if ratom is not None:
+            return self._atom_result(left, right, eq, value, *ratom)
+        if value == rvalue:
+            return self.claim(left, right, "correct", "", stated_value=rvalue, computed=value), _Link("rewrite", -1)
+        running = self._running(rexpr, value, eq.approx)
+        if running is not None:
+            end = self.t[running.index].end if isinstance(running, Num) else self._node_end(running)
+            return self.claim(
+                left,
+                right,
+                "correct",
+                "running computation",
+                result=(self.t[right.start].start, end),
+                stated_value=running.evaluate(),
+                computed=value,
+            ), (_Link("running", running.index, 1, eq.approx) if isinstance(running, Num) else None)
+        if eq.weak:
+            return None, None  # "3/4 is equal to $15": a proportion, not a computation
+        lead = rexpr.leading()
+        rewriting = (
+            lead is None
+            or (isinstance(rexpr, BinOp) and rexpr.is_fraction_literal)
+            or any(n.value == lead.value for n in lexpr.numbers())
+        )
+        shown = self.text[slice(*self.span(left))]
+        if rewriting or lead is None:
+            return self.claim(
+                left,
+                right,
+                "wrong",
+                f"{shown} is {format_decimal(value)}, not {format_decimal(rvalue)}",
+                stated_value=rvalue,
+                computed=value,
+                expected=self.format_rewrite(value, right),
+            ), _Link("rewrite", -1)
+        lead_tok = self.t[lead.index]
+        return self.claim(
+            left,
+            right,
+            "wrong",
+            f"{shown} is {format_decimal(value)}",
+            result=(lead_tok.start, lead_tok.end),
+            stated_value=lead.value,
+            computed=value,
+            expected=self.format_result(value, lead_tok, 1),
+        ), _Link("running", lead.index, 1, eq.approx)
+
+    def _atom_result(
+        self, left: Segment, right: Segment, eq: Token, value: Fraction, num: Num, sign: int
+    ) -> tuple[Claim | None, _Link | None]:
+        assert left.expr is not None
+        tok = self.t[num.index]
+        stated = num.value * sign
+        how = match_stated(value, tok, sign, approx=eq.approx)
+        if how is None and (_has_scale(left.expr) or tok.scale != 1):
+            how = self._match_scaled(left.expr, value, tok, sign, eq.approx)
+        if how is None and self._cents_after(tok) and match_stated(value * 100, tok, sign, approx=eq.approx):
+            how = "dollars as cents"
+        if how is None and eq.weak and isinstance(left.expr, BinOp) and left.expr.is_fraction_literal:
+            return None, None  # "4/7 is $24": a proportion, not a computation
+        shape = _Link("atom", num.index, sign, eq.approx)
+        result = (self.span(right)[0], tok.end)
+        if how is not None:
+            reason = "" if how == "exact" else how
+            return self.claim(left, right, "correct", reason, result=result, stated_value=stated, computed=value), shape
+        return self.claim(
+            left,
+            right,
+            "wrong",
+            f"{self.text[slice(*self.span(left))]} is {format_decimal(value)}",
+            result=result,
+            stated_value=stated,
+            computed=value,
+            expected=self.format_result(value, tok, sign),
+        ), shape
+
+    def _unit_after(self, left: Segment, eq: Token) -> bool:
+        """Words between a lone number and its "=": ``30 minutes = 30/60`` converts units."""
+        k = left.end
+        while k < len(self.t) and self.t[k] is not eq:
+            if self.t[k].kind in ("WORD", "TEXT"):
+                return True
+            k += 1
+        return False
+
+    def _cents_after(self, tok: Token) -> bool:
+        k = self.t.index(tok) + 1 if tok in self.t else len(self.t)
+        return k < len(self.t) and self.t[k].text.lower() in ("cents", "cent", "¢")
+
+    def _running(self, rexpr: Expr, value: Fraction, approx: bool) -> Expr | None:
+        """The start of ``rexpr`` that equals ``value`` (``5`` in ``5 + 4``, ``1/3`` in ``1/3 of $150``)."""
+        node = rexpr
+        while isinstance(node, BinOp) and node.op != "^":
+            node = node.left
+            if isinstance(node, Num):
+                return node if match_stated(value, self.t[node.index], approx=approx) else None
+            try:
+                if node.evaluate() == value:
+                    return node
+            except ExpressionError:
+                return None
+        return None
+
+    def _node_end(self, node: Expr) -> int:
+        nums = node.numbers()
+        return self.t[nums[-1].index].end if nums else 0
+
+    def _weak_result_ok(self, right: Segment) -> bool:
+        """``25% of 80 is 20`` yes; ``5 + 3 is 2 more than 6`` no."""
+        k = right.end
+        words = 0
+        t = self.t
+        while k < len(t) and t[k].kind in ("WORD", "TEXT") and words < 4:
+            if t[k].text.lower() in _WEAK_STOP:
+                return False
+            k += 1
+            words += 1
+        return k >= len(t) or t[k].kind == "BREAK"
+
+    def _match_scaled(self, lexpr: Expr, value: Fraction, tok: Token, sign: int, approx: bool) -> str | None:
+        try:
+            scaled_value = lexpr.evaluate(scaled=True)
+        except ExpressionError:
+            return None
+        for v in (value, scaled_value):
+            for mult in (1, tok.scale):
+                if match_stated(v / mult, tok, sign, approx=approx):
+                    return "scale word"
+        return None
+
+    def percent_number(self, value: Fraction, tok: Token) -> bool:
+        """For a wrong percentage: is it meant as a number of percent (``× 100 = 25%``)?"""
+        assert tok.value is not None
+        number = tok.value * 100
+        return abs(value - number) < abs(value * 100 - number)
+
+    def format_result(self, value: Fraction, tok: Token, sign: int) -> str:
+        as_number = tok.percent and self.percent_number(value, tok)
+        body = format_like(abs(value), tok, percent_number=as_number)
+        prefix = self.text[tok.start : tok.body_start]
+        suffix = self.text[tok.body_end : tok.end]
+        if value < 0 and sign > 0:
+            return "-" + prefix + body + suffix if prefix else "-" + body + suffix
+        if value >= 0 and sign < 0:
+            return prefix + body + suffix  # the written minus goes away
+        return ("-" if sign < 0 else "") + prefix + body + suffix
+
+    def format_rewrite(self, value: Fraction, right: Segment) -> str:
+        rexpr = right.expr
+        if isinstance(rexpr, BinOp) and rexpr.is_fraction_literal and value.denominator != 1:
+            if self.t[right.start].kind == FRAC:
+                return f"\\frac{{{value.numerator}}}{{{value.denominator}}}"
+            return f"{value.numerator}/{value.denominator}"
+        first = self.t[right.start]
+        grouped = next((self.t[n.index].grouped for n in (rexpr.numbers() if rexpr else [])), "")
+        return (first.currency if first.kind == "NUM" else "") + format_decimal(value, 0, grouped)
+
+
+_WEAK_STOP = frozenset(
+    [
+        "more",
+        "less",
+        "fewer",
+        "than",
+        "greater",
+        "smaller",
+        "larger",
+        "bigger",
+        "higher",
+        "lower",
+        "times",
+        "of",
+        "as",
+        "per",
+        "percent",
+    ]
+)
+
+
+def _correct_chain(judge: _Judge, chain: Chain, links: list[_Link | None], edits: list[tuple[int, int, str]]) -> None:
+    """Carry corrected values down the chain and record text edits (see module docstring)."""
+    overrides: dict[int, Fraction] = {}
+    whole: dict[int, Fraction] = {}  # segment position -> value, when the segment was replaced
+    t = judge.t
+    for k, link in enumerate(links):
+        left, right = chain.segments[k], chain.segments[k + 1]
+        if link is None or left.expr is None or right.expr is None:
+            continue
+        if link.shape == "first":  # "15 = 4 × 5": the stated number is on the left
+            left, right = right, left
+        lexpr, rexpr = left.expr, right.expr
+        assert lexpr is not None and rexpr is not None
+        try:
+            value = whole[k] if k in whole else lexpr.evaluate(overrides)
+            if link.shape == "rewrite":
+                if rexpr.evaluate(overrides) == value:
+                    continue
+                whole[k + 1] = value
+                edits.append((*judge.span(right), judge.format_rewrite(value, right)))
+                continue
+        except ExpressionError:
+            continue
+        tok = t[link.index]
+        if match_stated(value, tok, link.sign, approx=link.approx) is not None:
+            continue
+        if overrides.get(link.index) is not None:
+            continue
+        overrides[link.index] = value * link.sign
+        if link.sign < 0:
+            minus = t[link.index - 1]
+            edits.append((minus.start, tok.end, judge.format_result(value, tok, 1)))
+        else:
+            edits.append((tok.start, tok.end, judge.format_result(value, tok, 1)))
+
+
+def check_step(text: str, context: Mapping[str, object] | None = None) -> Verdict:
+    """Check every arithmetic claim in one reasoning step, exactly.
+
+    Returns a three-valued ``Verdict``: "wrong" if any claim is wrong (``corrected_text``
+    then holds the step with the results fixed), else "correct" if any claim is correct,
+    else "unknown" (no claim, or none that could be computed). ``context`` is accepted for
+    the verifier interface and not used.
+
+    >>> v = check_step("She walked 12 x 4 = 46 miles.")
+    >>> v.status, v.corrected_text
+    ('wrong', 'She walked 12 x 4 = 48 miles.')
+    >>> check_step(r"\\[ 9 \\text{ eggs} \\times \\$2 = \\$18 \\]").status
+    'correct'
+    >>> check_step("It was sunny.").status
+    'unknown'
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"check_step expects a str, not {type(text).__name__}")
+    note = ""
+    if len(text) > MAX_STEP_CHARS:
+        cut = _cut_point(text) if len(text) <= MAX_INPUT_CHARS else 0
+        if not cut:
+            return Verdict.unknown(f"input too long: {len(text)} characters (limit {MAX_STEP_CHARS})")
+        note = f"input too long: judged the first {cut} of {len(text)} characters"
+        text = text[:cut]
+    if not _MAY_CLAIM.search(text):
+        return Verdict.unknown("no claim found" + (f"; {note}" if note else ""))
+    tokens, chains = find_chains(text)
+    judge = _Judge(text, tokens)
+    claims: list[Claim] = []
+    edits: list[tuple[int, int, str]] = []
+    for chain in chains:
+        links: list[_Link | None] = []
+        for k, eq in enumerate(chain.eqs):
+            claim, link = judge.link(chain.segments[k], chain.segments[k + 1], eq)
+            if claim is not None:
+                claims.append(claim)
+            links.append(link)
+        if any(c.status == "wrong" for c in claims):
+            _correct_chain(judge, chain, links, edits)
+    corrected = None
+    if any(c.status == "wrong" for c in claims):
+        corrected = text
+        for start, end, new in sorted(edits, reverse=True):
+            corrected = corrected[:start] + new + corrected[end:]
+    reason = "; ".join(dict.fromkeys(judge.notes)) + " (not judged)" if judge.notes and not claims else ""
+    if note:
+        reason = f"{reason}; {note}" if reason else note
+    return Verdict.from_claims(claims, corrected_text=corrected, reason=reason)
+
+
+def _cut_point(text: str) -> int:
+    """Where to cut a long text so that no claim is cut in half: the last line or sentence
+    end within ``MAX_STEP_CHARS`` (0 when there is none in its second half)."""
+    head = text[:MAX_STEP_CHARS]
+    cut = max(head.rfind("\n"), head.rfind(". ") + 1)
+    return cut if cut >= MAX_STEP_CHARS // 2 else 0
