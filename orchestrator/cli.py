@@ -136,22 +136,19 @@ def _read_questions(items: Sequence[str]) -> list[str]:
 def _cmd_solve(args: argparse.Namespace) -> int:
     from orchestrator.api import Orchestrator
     from orchestrator.prompting import check_question
-    from policies import load_policy
+    from policies import load_policy, policy_from_dict
 
     questions = [check_question(q) for q in _read_questions(args.questions)]
     policy = load_policy(args.policy)
-    changes: dict[str, Any] = {}
-    if args.max_steps is not None or args.max_tokens is not None:
-        steps = policy.steps.model_copy(
-            update={
-                k: v for k, v in (("max_steps", args.max_steps), ("max_total_tokens", args.max_tokens)) if v is not None
-            }
-        )
-        changes["steps"] = steps
+    data = policy.model_dump()
+    if args.max_steps is not None:
+        data["steps"]["max_steps"] = args.max_steps
+    if args.max_tokens is not None:
+        data["steps"]["max_total_tokens"] = args.max_tokens
+        data["steps"]["max_step_tokens"] = min(data["steps"]["max_step_tokens"], args.max_tokens)
     if args.temperature is not None:
-        changes["sampling"] = policy.sampling.model_copy(update={"temperature": args.temperature})
-    if changes:
-        policy = type(policy).model_validate({**policy.model_dump(), **{k: v.model_dump() for k, v in changes.items()}})
+        data["sampling"]["temperature"] = args.temperature
+    policy = policy_from_dict(data, source=f"{args.policy} with command-line changes")
     if args.trace and len(questions) > 1 and "{n}" not in args.trace:
         raise _usage("with several questions, --trace needs '{n}' in its name (e.g. trace-{n}.html)")
     orch = Orchestrator.from_name(

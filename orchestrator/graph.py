@@ -187,7 +187,8 @@ def resample(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
     for rec in pool:
         if not rec["verdicts"]:
             rec["verdicts"] = run_verifiers(ctx.verifiers, rec["text"], _context(state))
-    best = best_candidate(pool)
+    repairable = ctx.policy.repair.on_wrong == "correct"
+    best = best_candidate(pool, repairable=repairable)
     nodes = (
         [_candidate_node(state, r, "lower rank") for r in pool if r is not best]
         if ctx.policy.trace.keep_candidates
@@ -195,7 +196,10 @@ def resample(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
     )
     best = dict(best)
     attempts = int(state.get("attempts", 0)) + 1
-    best["decision"] = _decision(ctx, {**state, "attempts": attempts}, best)
+    if verdict_rank(best, repairable=repairable) >= 1.5:
+        best["decision"] = "accept"  # verified, or wrong in a way the repair fixes: no need to look further
+    else:
+        best["decision"] = _decision(ctx, {**state, "attempts": attempts}, best)
     _emit(
         ctx,
         "resample",
@@ -236,7 +240,8 @@ def escalate(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
     if old.get("verdicts") is None or not old.get("verdicts"):
         old["verdicts"] = run_verifiers(ctx.verifiers, old["text"], _context(state))
     # Keep the escalated draft unless the old one is strictly better verified.
-    chosen = old if verdict_rank(old) > verdict_rank(new) else new
+    fix = ctx.policy.repair.on_wrong == "correct"
+    chosen = old if verdict_rank(old, repairable=fix) > verdict_rank(new, repairable=fix) else new
     chosen = dict(chosen)
     chosen["decision"] = "accept"
     k = _index(state)
@@ -366,7 +371,7 @@ def accept(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
             "text": draft["text"],
             "confidence": draft["confidence"],
             "data": {
-                "index": k,
+                "index": k + 1,  # 1-based, as people count steps
                 "origin": draft["origin"],
                 "tokens": draft["n_tokens"],
                 "decision": draft.get("decision", "accept"),

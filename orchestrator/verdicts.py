@@ -44,24 +44,31 @@ def run_verifiers(
     return out
 
 
-def verdict_rank(record: Mapping[str, Any]) -> int:
-    """0 when any verifier says wrong, 2 when one says correct and none wrong, else 1."""
-    statuses = [v["status"] for v in record.get("verdicts") or []]
+def verdict_rank(record: Mapping[str, Any], *, repairable: bool = False) -> float:
+    """2 when a verifier says correct and none wrong, 1 when nothing could be judged, 0 when one says wrong.
+
+    With ``repairable`` (the policy corrects wrong claims in place), a wrong step that comes with
+    its corrected text ranks 1.5: after the repair it is a verified step, better than one that
+    says nothing checkable.
+    """
+    verdicts = record.get("verdicts") or []
+    statuses = [v["status"] for v in verdicts]
     if "wrong" in statuses:
-        return _RANK["wrong"]
+        fixable = all(v.get("corrected_text") for v in verdicts if v["status"] == "wrong")
+        return 1.5 if repairable and fixable else _RANK["wrong"]
     if "correct" in statuses:
         return _RANK["correct"]
     return _RANK["unknown"]
 
 
-def best_candidate(pool: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
-    """Best by verifier verdict first (correct > cannot judge > wrong), then by confidence.
+def best_candidate(pool: Sequence[Mapping[str, Any]], *, repairable: bool = False) -> Mapping[str, Any]:
+    """Best by verifier verdict first (correct > repairable wrong > cannot judge > wrong), then confidence.
 
     Ties keep the earlier candidate, so the greedy draft wins against equal samples.
     """
     if not pool:
         raise ValueError("no candidates to choose from")
-    return max(pool, key=lambda r: (verdict_rank(r), bool(r["text"].strip()), r["confidence"]))
+    return max(pool, key=lambda r: (verdict_rank(r, repairable=repairable), bool(r["text"].strip()), r["confidence"]))
 
 
 def chain_value(steps: Sequence[Mapping[str, Any]]) -> str | None:

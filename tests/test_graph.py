@@ -32,6 +32,7 @@ def solve(script: list[list[Draft]], pol: Policy | None = None, **kwargs: Any) -
 SURE_RIGHT = Draft("Each bag has 4 apples, so 3 x 4 = 12 apples.\n")
 FINAL_12 = Draft("The answer is \\boxed{12}.", finished=True)
 UNSURE_WRONG = Draft("So 3 x 4 = 13 apples.\n", weak={"13": 0.2})
+UNSURE_VAGUE = Draft("So there are 3 x 4 apples in all.\n", weak={"3": 0.15, "4": 0.15})  # nothing to check
 
 
 def test_confident_correct_steps_are_accepted_without_intervention() -> None:
@@ -64,7 +65,7 @@ def test_low_confidence_resamples_and_keeps_the_verified_candidate() -> None:
 def test_confidence_still_low_after_resampling_escalates_the_step() -> None:
     pol = policy(resample={"n_candidates": 2, "max_attempts": 1})
     escalated = Draft("So 3 x 4 = 12 apples.\n", p=0.99)
-    result, stream = solve([[UNSURE_WRONG], [UNSURE_WRONG, UNSURE_WRONG], [escalated], [FINAL_12]], pol)
+    result, stream = solve([[UNSURE_VAGUE], [UNSURE_VAGUE, UNSURE_VAGUE], [escalated], [FINAL_12]], pol)
     assert stream.escalated_layers == [LAYERS]
     assert stream.calls[2] == ("propose", {"n": 1, "temperature": 0.0, "escalated": True})
     assert result.steps[0]["text"] == escalated.text
@@ -232,3 +233,12 @@ def test_unknown_verifier_in_policy_fails_before_generating() -> None:
     with pytest.raises(UnknownVerifierError, match="no-such-check"):
         run_solve(Q, [1], stream, policy(verifiers=["no-such-check"]))
     assert stream.calls == []
+
+
+def test_a_correctable_wrong_draft_beats_a_candidate_that_claims_nothing() -> None:
+    """With in-place repair, a wrong sum that can be fixed is worth more than a vague step."""
+    unsure_sum = Draft("So 4.2 + 3.8 + 3.6 + 4.4 = 15.6 miles.\n", weak={"15.6": 0.3})
+    samples = [Draft("So we add them up.\n", p=0.99), Draft("Let us add.\n", p=0.99)]
+    result, _ = solve([[unsure_sum], samples, [FINAL_12]], policy(resample={"n_candidates": 2, "max_attempts": 1}))
+    assert result.steps[0]["text"] == "So 4.2 + 3.8 + 3.6 + 4.4 = 16.0 miles.\n"  # formatted like the original
+    assert result.interventions == {"resample": 1, "correct": 1}
