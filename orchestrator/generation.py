@@ -121,11 +121,14 @@ class StepGenerator:
             calls=[0] * len(ids),
         )
 
-    def propose(self, session: Session, n: int = 1, sampling: Sampling | None = None) -> list[list[Step]]:
+    def propose(
+        self, session: Session, n: int = 1, sampling: Sampling | None = None, prefix: Sequence[int] = ()
+    ) -> list[list[Step]]:
         """Generate the next step of every unfinished question, ``n`` candidates each, as one batch.
 
-        Returns one list of candidates per question (empty for a finished question). The accepted
-        state is untouched until :meth:`accept`.
+        ``prefix`` forces the first tokens of the step (encoded in one forward, their signals
+        teacher-forced): a verified part of a draft, say. Returns one list of candidates per
+        question (empty for a finished question). The accepted state is untouched until :meth:`accept`.
         """
         if n < 1:
             raise InputError("n must be at least 1")
@@ -145,7 +148,7 @@ class StepGenerator:
             for i in range(n)
         ]
         budgets = [self.max_context - int(session.state.valid_counts()[q]) - 1 for q in live for _ in range(n)]
-        steps = self._run_step(work, sampling, seeds, budgets)
+        steps = self._run_step(work, sampling, seeds, budgets, [int(t) for t in prefix])
         for k, step in enumerate(steps):
             session.pending_steps[live[k // n]].append(step)
         for q in live:
@@ -312,14 +315,23 @@ class StepGenerator:
         return out.logits
 
     @torch.no_grad()
-    def _run_step(self, work: RowCache, sampling: Sampling, seeds: list[int | None], budgets: list[int]) -> list[Step]:
+    def _run_step(
+        self,
+        work: RowCache,
+        sampling: Sampling,
+        seeds: list[int | None],
+        budgets: list[int],
+        prefix: list[int] | None = None,
+    ) -> list[Step]:
         rows = work.rows
         gens = [None if s is None else torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         recs = [_Rec() for _ in range(rows)]
         active = [True] * rows
         limit = [min(sampling.max_step_tokens, max(b, 0)) for b in budgets]
+        if prefix:
+            self._feed_prefix(work, prefix, recs)
         for r in range(rows):
-            if limit[r] <= 0:
+            if limit[r] <= len(recs[r].ids):
                 active[r] = False
                 recs[r].reason = "max_tokens"
         final_logits = work.next_logits.clone()
@@ -375,6 +387,47 @@ class StepGenerator:
             logits = final_logits
         work.next_logits = final_logits
         return [rec.to_step() for rec in recs]
+
+    def _feed_prefix(self, work: RowCache, prefix: list[int], recs: list[_Rec]) -> None:
+        """Encode forced step tokens for every row in one forward, recording their signals."""
+        rows, k = work.rows, len(prefix)
+        ids = torch.tensor([prefix] * rows, device=self.device)
+        positions = work.valid_counts()[:, None] + torch.arange(k, device=self.device)[None, :]
+        work.mask = torch.cat([work.mask, torch.ones((rows, k), dtype=torch.long, device=work.mask.device)], dim=1)
+        out = self._forward(ids, positions, work.mask, work.cache).float()
+        before = torch.cat([work.next_logits[:, None, :], out[:, :-1, :]], dim=1)  # logits that predicted each token
+        for r in range(rows):
+            lp, ent, top1, margin = _signals(before[r], ids[r])
+            for j, tok in enumerate(prefix):
+                recs[r].add(tok, self.piece(tok))
+                recs[r].logprobs.append(lp[j])
+                recs[r].entropies.append(ent[j])
+                recs[r].top1.append(top1[j])
+                recs[r].margins.append(margin[j])
+        work.next_logits = out[:, -1, :]
+
+    @torch.no_grad()
+    def greedy_agreement(self, session: Session, token_ids: Sequence[int], question: int = 0) -> int:
+        """How many leading tokens of a draft step the model (as it is now) would write greedily itself.
+
+        One parallel forward over the draft, as speculative decoding verifies a draft; the
+        session is not changed.
+        """
+        ids = [int(t) for t in token_ids]
+        if not ids:
+            return 0
+        row = session.state.select(torch.tensor([question], device=self.device))
+        base = int(row.valid_counts()[0])
+        positions = torch.arange(base, base + len(ids), device=self.device)[None, :]
+        mask = torch.cat([row.mask, torch.ones((1, len(ids)), dtype=torch.long, device=row.mask.device)], dim=1)
+        out = self._forward(torch.tensor([ids], device=self.device), positions, mask, row.cache)[0].float()
+        preds = [int(row.next_logits[0].argmax())] + [int(t) for t in out[:-1].argmax(dim=-1)]
+        agreed = 0
+        for want, got in zip(ids, preds, strict=True):
+            if want != got:
+                break
+            agreed += 1
+        return agreed
 
     def _choose(
         self,
@@ -500,6 +553,21 @@ def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.G
         filtered[order[keep]] = sorted_p[keep]
         probs = filtered / filtered.sum()
     return int(torch.multinomial(probs.cpu(), 1, generator=gen))
+
+
+def _signals(logits: torch.Tensor, chosen: torch.Tensor) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per position: log-probability of the chosen token, entropy, top-1 probability, top-1 minus top-2."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    probs = logp.exp()
+    top2 = probs.topk(2, dim=-1)
+    entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
+    picked = logp.gather(-1, chosen[:, None].to(logp.device))[:, 0]
+    return (
+        [float(x) for x in picked],
+        [float(x) for x in entropy],
+        [float(x) for x in top2.values[:, 0]],
+        [float(x) for x in top2.values[:, 0] - top2.values[:, 1]],
+    )
 
 
 def _physical_index_after(mask_row: torch.Tensor, n_valid: int) -> int:

@@ -226,16 +226,31 @@ def resample(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
 
 
 def escalate(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
-    """Regenerate the step with high-precision copies of the policy's layers swapped in, then restore."""
+    """Redo the step with high-precision copies of the policy's layers swapped in, then restore.
+
+    ``regenerate`` writes the step afresh; ``verify`` scores the draft in one forward and keeps it
+    up to the first token where the escalated model's greedy choice differs, regenerating only the rest.
+    """
     ctx = _ctx(runtime)
     old = dict(state["draft"] or {})
     layers = ctx.escalation_layers
+    mode = ctx.policy.escalation.mode
+    greedy = replace(_sampling(ctx, state, resample=False), temperature=0.0, temperature_hook=None)
     _sync(ctx, state)
+    kept_tokens = 0
     with ctx.stream.escalated(layers):
-        step = ctx.stream.propose(
-            1, replace(_sampling(ctx, state, resample=False), temperature=0.0, temperature_hook=None)
-        )[0]
-    new = _record(ctx, step, "escalation", ctx.stream.proposal_id, 0)
+        if mode == "verify" and old.get("token_ids"):
+            kept_tokens = ctx.stream.agreement(old["token_ids"])
+        if mode == "verify" and kept_tokens == len(old.get("token_ids") or []) and kept_tokens:
+            step = None  # the escalated model would write the draft itself: keep it as it is
+        else:
+            step = ctx.stream.propose(1, greedy, prefix=(old.get("token_ids") or [])[:kept_tokens])[0]
+    if step is None:
+        new = {**old, "origin": "escalation", "verified": True}
+        generated = 0
+    else:
+        new = _record(ctx, step, "escalation", ctx.stream.proposal_id, 0)
+        generated = len(step.token_ids) - kept_tokens
     new["verdicts"] = run_verifiers(ctx.verifiers, new["text"], _context(state))
     if old.get("verdicts") is None or not old.get("verdicts"):
         old["verdicts"] = run_verifiers(ctx.verifiers, old["text"], _context(state))
@@ -254,7 +269,8 @@ def escalate(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
         "confidence": new["confidence"],
         "data": {
             "layers": list(layers),
-            "mode": ctx.policy.escalation.mode,
+            "mode": mode,
+            "kept_tokens": kept_tokens,
             "before_score": old["confidence"],
             "after_score": new["confidence"],
             "kept": chosen["origin"],
@@ -274,7 +290,7 @@ def escalate(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
         "draft": chosen,
         "escalations": int(state.get("escalations", 0)) + 1,
         "counts": _bump(state, "escalate"),
-        "tokens_spent": int(state.get("tokens_spent", 0)) + len(step.token_ids),
+        "tokens_spent": int(state.get("tokens_spent", 0)) + generated,
         "trace_nodes": [node],
         "trace_edges": [{"source": esc_id, "target": f"s{k}", "kind": "escalation", "label": "escalation"}],
     }

@@ -25,8 +25,11 @@ class StepStream(Protocol):
     def sync(self, prompt_ids: Sequence[int], accepted: Sequence[str]) -> None:
         """Make the accepted prefix equal to prompt + these step texts (rebuilds after a resume)."""
 
-    def propose(self, n: int, sampling: Sampling) -> list[Step]:
-        """``n`` candidates for the next step, generated as one batch."""
+    def propose(self, n: int, sampling: Sampling, prefix: Sequence[int] = ()) -> list[Step]:
+        """``n`` candidates for the next step, generated as one batch (``prefix``: forced first tokens)."""
+
+    def agreement(self, token_ids: Sequence[int]) -> int:
+        """How many leading tokens of a draft the model, as it is now, would write greedily itself."""
 
     def accept(self, index: int) -> None:
         """Keep candidate ``index`` of the current proposal."""
@@ -73,10 +76,14 @@ class GeneratorStream:
             self.gen.force_accept(self.session, text)
             self._accepted.append(text)
 
-    def propose(self, n: int, sampling: Sampling) -> list[Step]:
+    def propose(self, n: int, sampling: Sampling, prefix: Sequence[int] = ()) -> list[Step]:
         assert self.session is not None, "sync() first"
         self.proposal_id += 1
-        return self.gen.propose(self.session, n=n, sampling=sampling)[0]
+        return self.gen.propose(self.session, n=n, sampling=sampling, prefix=prefix)[0]
+
+    def agreement(self, token_ids: Sequence[int]) -> int:
+        assert self.session is not None, "sync() first"
+        return self.gen.greedy_agreement(self.session, token_ids)
 
     def accept(self, index: int) -> None:
         assert self.session is not None, "sync() first"

@@ -61,7 +61,15 @@ class Crash(RuntimeError):
 class ScriptedStream:
     """Answers each ``propose`` with the next scripted list of drafts; records every call."""
 
-    def __init__(self, script: Sequence[Sequence[Draft]], *, start: int = 0, crash_at: int | None = None) -> None:
+    def __init__(
+        self,
+        script: Sequence[Sequence[Draft]],
+        *,
+        start: int = 0,
+        crash_at: int | None = None,
+        agreements: Sequence[int] = (),
+    ) -> None:
+        self.agreements = list(agreements)  # answers to agreement(), in order
         self.script = [list(turn) for turn in script]
         self.cursor = start
         self.crash_at = crash_at
@@ -81,7 +89,12 @@ class ScriptedStream:
             self.calls.append(("resync", len(accepted)))
             self.accepted = list(accepted)
 
-    def propose(self, n: int, sampling: Sampling) -> list[Step]:
+    def agreement(self, token_ids: Sequence[int]) -> int:
+        agreed = self.agreements.pop(0)
+        self.calls.append(("agreement", {"draft": len(token_ids), "agreed": agreed, "escalated": self._escalated}))
+        return agreed
+
+    def propose(self, n: int, sampling: Sampling, prefix: Sequence[int] = ()) -> list[Step]:
         if self.crash_at is not None and self.cursor == self.crash_at:
             raise Crash(f"killed at proposal {self.cursor}")
         if self.cursor >= len(self.script):
@@ -90,7 +103,10 @@ class ScriptedStream:
         self.cursor += 1
         self.proposal_id += 1
         assert len(turn) == n, f"proposal {self.cursor - 1}: script has {len(turn)} drafts, graph asked for {n}"
-        self.calls.append(("propose", {"n": n, "temperature": sampling.temperature, "escalated": self._escalated}))
+        call = {"n": n, "temperature": sampling.temperature, "escalated": self._escalated}
+        if prefix:
+            call["prefix"] = len(prefix)
+        self.calls.append(("propose", call))
         self._pending = [make_step(d) for d in turn]
         return list(self._pending)
 

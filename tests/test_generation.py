@@ -240,3 +240,51 @@ def test_numbered_item_boundary_reads_the_start_of_the_next_line(after_newline: 
     from orchestrator.generation import _next_line_verdict
 
     assert _next_line_verdict(after_newline) == verdict
+
+
+def test_greedy_agreement_counts_the_draft_tokens_the_model_would_write_itself(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("qwen2"), tok, boundary="none")
+    session = gen.start(PROMPT)
+    draft = gen.propose(session, sampling=Sampling(max_step_tokens=12))[0][0]
+    assert gen.greedy_agreement(session, draft.token_ids) == 12  # its own greedy draft agrees fully
+    altered = [*draft.token_ids[:5], (draft.token_ids[5] + 1) % 256, *draft.token_ids[6:]]
+    assert gen.greedy_agreement(session, altered) == 5
+    assert session.pending is not None  # nothing was accepted or dropped by checking
+
+
+def test_a_forced_prefix_continues_exactly_as_greedy_would(tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("llama"), tok, boundary="none")
+    full = gen.propose(gen.start(PROMPT), sampling=Sampling(max_step_tokens=14))[0][0]
+    session = gen.start(PROMPT)
+    step = gen.propose(session, sampling=Sampling(max_step_tokens=14), prefix=full.token_ids[:6])[0][0]
+    assert step.token_ids == full.token_ids
+    assert step.logprobs == pytest.approx(full.logprobs, abs=1e-4)  # teacher-forced signals match generated ones
+    gen.accept(session, 0)
+    assert session.token_ids() == tok(PROMPT).input_ids + full.token_ids
+
+
+def test_verify_mode_escalation_with_every_layer_restored_is_lossless(tmp_path, tok) -> None:  # type: ignore[no-untyped-def]
+    """Quantized draft, then verify under all-layer copies: the kept step is the reference model's greedy step."""
+    from orchestrator.precision import LayerPrecision
+    from orchestrator.quantize import parse_quant, simulate_quantization_
+    from tests.tiny import save_tiny
+
+    folder = save_tiny("qwen2", tmp_path / "ref")
+    reference = StepGenerator(tiny_model("qwen2"), tok, boundary="none")
+    want = reference.propose(reference.start(PROMPT), sampling=Sampling(max_step_tokens=24))[0][0]
+
+    working = tiny_model("qwen2")
+    simulate_quantization_(working, parse_quant("rtn-int2", group_size=16))
+    gen = StepGenerator(working, tok, boundary="none")
+    session = gen.start(PROMPT)
+    draft = gen.propose(session, sampling=Sampling(max_step_tokens=24))[0][0]
+    assert draft.token_ids != want.token_ids  # 2-bit weights really change the step
+    copies = LayerPrecision(working, folder, range(working.config.num_hidden_layers))
+    with copies.escalated():
+        agreed = gen.greedy_agreement(session, draft.token_ids)
+        # The prompt's cache came from the quantized model; a fresh session gives the lossless reference.
+        fresh = gen.start(PROMPT)
+        agreed_fresh = gen.greedy_agreement(fresh, draft.token_ids)
+        kept = gen.propose(fresh, sampling=Sampling(max_step_tokens=24), prefix=draft.token_ids[:agreed_fresh])[0][0]
+    assert agreed < len(draft.token_ids)
+    assert kept.token_ids == want.token_ids

@@ -242,3 +242,33 @@ def test_a_correctable_wrong_draft_beats_a_candidate_that_claims_nothing() -> No
     result, _ = solve([[unsure_sum], samples, [FINAL_12]], policy(resample={"n_candidates": 2, "max_attempts": 1}))
     assert result.steps[0]["text"] == "So 4.2 + 3.8 + 3.6 + 4.4 = 16.0 miles.\n"  # formatted like the original
     assert result.interventions == {"resample": 1, "correct": 1}
+
+
+def verify_mode_policy() -> Policy:
+    return policy(escalation={"when": "immediately", "mode": "verify"}, confidence={"escalate_threshold": 0.5})
+
+
+VERY_UNSURE = Draft("So there are 3 x 4 apples in all.\n", weak={"3": 0.01, "x": 0.05, "4": 0.05})
+
+
+def test_verify_mode_keeps_a_draft_the_escalated_model_agrees_with() -> None:
+    from tests.fakes import make_step
+
+    n_tokens = len(make_step(VERY_UNSURE).token_ids)
+    stream = ScriptedStream([[VERY_UNSURE], [FINAL_12]], agreements=[n_tokens])
+    result = run_solve(Q, [1], stream, verify_mode_policy(), escalation_layers=LAYERS)
+    assert ("agreement", {"draft": n_tokens, "agreed": n_tokens, "escalated": True}) in stream.calls
+    assert [c for c in stream.calls if c[0] == "propose"][1][1]["escalated"] is False  # nothing regenerated
+    assert result.steps[0]["text"] == VERY_UNSURE.text
+    assert result.steps[0]["origin"] == "escalation"
+    esc = next(n for n in result.trace.nodes if n["kind"] == "escalation")
+    assert (esc["data"]["mode"], esc["data"]["kept_tokens"]) == ("verify", n_tokens)
+
+
+def test_verify_mode_regenerates_only_after_the_first_disagreement() -> None:
+    rewritten = Draft("So there are 3 x 4 = 12 apples in all.\n")
+    stream = ScriptedStream([[VERY_UNSURE], [rewritten], [FINAL_12]], agreements=[3])
+    result = run_solve(Q, [1], stream, verify_mode_policy(), escalation_layers=LAYERS)
+    assert ("propose", {"n": 1, "temperature": 0.0, "escalated": True, "prefix": 3}) in stream.calls
+    assert result.steps[0]["text"] == rewritten.text
+    assert result.interventions == {"escalate": 1}
