@@ -95,6 +95,12 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_cmd_models_list)
 
+    serve = sub.add_parser("serve", help="serve solves over HTTP (one model per process)")
+    from orchestrator.server_cli import add_serve_arguments, run_serve
+
+    add_serve_arguments(serve)
+    serve.set_defaults(handler=run_serve)
+
     check = sub.add_parser("check", help="check the arithmetic claims of one step of text")
     from verifiers.cli import add_check_arguments, run_check
 
@@ -105,7 +111,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     from orchestrator.catalog import DEFAULT_MODEL
-    from orchestrator.quantize import QUANT_NAMES
 
     p.add_argument(
         "--model",
@@ -116,7 +121,6 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--quant",
         default="none",
-        choices=QUANT_NAMES,
         metavar="QUANT",
         help="none | sim-nf4 | sim-int8 | rtn-int2..rtn-int8 (rounded weights, full speed) | bnb-nf4 | bnb-fp4 | "
         "bnb-int8 (real bitsandbytes: less memory, but on a CPU 4-10x slower than fp32)",

@@ -13,6 +13,7 @@ keeps crop/select/gather simple tensor operations on ``layer.keys`` / ``layer.va
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,11 +51,17 @@ class RowCache:
         """A new cache made of the given rows (repeats allowed: that is how candidates fork)."""
         from transformers import DynamicCache
 
+        # All rows in order: share the KV tensors instead of copying them. Safe because nothing
+        # here or in transformers' DynamicLayer writes into them in place (updates concatenate).
+        same = rows.numel() == self.rows and bool((rows.cpu() == torch.arange(self.rows)).all())
         new = DynamicCache()
-        for idx, layer in enumerate(self.cache.layers):
-            if not getattr(layer, "is_initialized", False):
-                continue
-            new.update(layer.keys.index_select(0, rows), layer.values.index_select(0, rows), idx)
+        new.layers = [copy.copy(layer) for layer in self.cache.layers]
+        layer: Any
+        if not same:
+            for layer in new.layers:
+                if getattr(layer, "is_initialized", False):
+                    layer.keys = layer.keys.index_select(0, rows)
+                    layer.values = layer.values.index_select(0, rows)
         return RowCache(new, self.mask.index_select(0, rows), self.next_logits.index_select(0, rows))
 
     def crop(self, length: int) -> None:
@@ -106,11 +113,12 @@ def stack_rows(parts: list[RowCache]) -> RowCache:
     for p in parts:
         p.pad_right(length)
     new = DynamicCache()
-    n_layers = max(len(p._layers()) for p in parts)
-    for idx in range(n_layers):
-        keys = torch.cat([p.cache.layers[idx].keys for p in parts], dim=0)
-        values = torch.cat([p.cache.layers[idx].values for p in parts], dim=0)
-        new.update(keys, values, idx)
+    new.layers = [copy.copy(layer) for layer in parts[0].cache.layers]
+    layer: Any
+    for idx, layer in enumerate(new.layers):
+        if getattr(layer, "is_initialized", False):
+            layer.keys = torch.cat([p.cache.layers[idx].keys for p in parts], dim=0)
+            layer.values = torch.cat([p.cache.layers[idx].values for p in parts], dim=0)
     return RowCache(
         new,
         torch.cat([p.mask for p in parts], dim=0),
