@@ -95,6 +95,18 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_cmd_models_list)
 
+    synth = sub.add_parser("synth", help="write a seeded synthetic arithmetic word-problem suite (GSM8K format)")
+    from orchestrator.synthetic import add_synth_arguments, run_synth
+
+    add_synth_arguments(synth)
+    synth.set_defaults(handler=run_synth)
+
+    profile = sub.add_parser("profile", help="per-layer and per-token-class sensitivity of a model to quantization")
+    from orchestrator.profile_cli import add_profile_arguments, run_profile_command
+
+    add_profile_arguments(profile)
+    profile.set_defaults(handler=run_profile_command)
+
     serve = sub.add_parser("serve", help="serve solves over HTTP (one model per process)")
     from orchestrator.server_cli import add_serve_arguments, run_serve
 

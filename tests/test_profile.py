@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from orchestrator import profile as prof
+from orchestrator import profile_cli
 from orchestrator.errors import InputError, QuantizationError
 from orchestrator.layer_choice import choose_layers, read_profile
 from orchestrator.loading import load
@@ -182,11 +183,11 @@ def test_calibration_texts_from_gsm8k(tmp_path: Path) -> None:
 def test_cli_command_writes_profile_and_plot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = save_tiny("qwen2", tmp_path / "q", layers=2)
     parser = argparse.ArgumentParser()
-    prof.add_profile_arguments(parser)
+    profile_cli.add_profile_arguments(parser)
     out, png = tmp_path / "p.json", tmp_path / "p.png"
     args = parser.parse_args(["--model", str(folder), "--quant", "sim-nf4", "--limit", "3", "--max-tokens", "24",
                               "--device", "cpu", "--out", str(out), "--plot", str(png), "--no-progress"])  # fmt: skip
-    assert prof.run_profile_command(args) == 0
+    assert profile_cli.run_profile_command(args) == 0
     assert choose_layers(2, f"profile:{out}", k=1)[0] in (0, 1)
     printed = capsys.readouterr()
     assert "most worth restoring" in printed.out
