@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -12,6 +13,17 @@ from typing import Any
 from orchestrator.errors import QslmError
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+# Subcommands defined beside their code: (name, help, module, add-arguments function, run function).
+_SUBCOMMANDS = (
+    ("check", "check the arithmetic claims of one step of text", "verifiers.cli", "add_check_arguments", "run_check"),
+    ("synth", "write a seeded synthetic arithmetic word-problem suite (GSM8K format)", "orchestrator.synthetic",
+     "add_synth_arguments", "run_synth"),
+    ("profile", "per-layer and per-token-class sensitivity of a model to quantization", "orchestrator.profile_cli",
+     "add_profile_arguments", "run_profile_command"),
+    ("serve", "serve solves over HTTP (one model per process)", "orchestrator.server_cli", "add_serve_arguments",
+     "run_serve"),
+)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,29 +107,11 @@ def _parser() -> argparse.ArgumentParser:
     models.add_argument("--json", action="store_true")
     models.set_defaults(handler=_cmd_models_list)
 
-    synth = sub.add_parser("synth", help="write a seeded synthetic arithmetic word-problem suite (GSM8K format)")
-    from orchestrator.synthetic import add_synth_arguments, run_synth
-
-    add_synth_arguments(synth)
-    synth.set_defaults(handler=run_synth)
-
-    profile = sub.add_parser("profile", help="per-layer and per-token-class sensitivity of a model to quantization")
-    from orchestrator.profile_cli import add_profile_arguments, run_profile_command
-
-    add_profile_arguments(profile)
-    profile.set_defaults(handler=run_profile_command)
-
-    serve = sub.add_parser("serve", help="serve solves over HTTP (one model per process)")
-    from orchestrator.server_cli import add_serve_arguments, run_serve
-
-    add_serve_arguments(serve)
-    serve.set_defaults(handler=run_serve)
-
-    check = sub.add_parser("check", help="check the arithmetic claims of one step of text")
-    from verifiers.cli import add_check_arguments, run_check
-
-    add_check_arguments(check)
-    check.set_defaults(handler=run_check)
+    for name, help_text, module, add_args, run in _SUBCOMMANDS:
+        cmd = sub.add_parser(name, help=help_text)
+        mod = importlib.import_module(module)  # light modules: the heavy work is imported when run
+        getattr(mod, add_args)(cmd)
+        cmd.set_defaults(handler=getattr(mod, run))
     return parser
 
 
