@@ -72,12 +72,20 @@ def best_candidate(pool: Sequence[Mapping[str, Any]], *, repairable: bool = Fals
 
 
 def chain_value(steps: Sequence[Mapping[str, Any]]) -> str | None:
-    """The last value the chain computed and a verifier checked (correct or corrected), or None."""
+    """The last value the chain computed and a verifier checked, written as the chain wrote it.
+
+    A correct claim gives its stated result ("2.2857", not the exact 16/7); a wrong one that was
+    kept gives the corrected result, formatted like the original.
+    """
+    from verifiers import extract_answer
+
     for step in reversed(steps):
         for verdict in reversed(step.get("verdicts") or []):
             for claim in reversed(verdict.get("claims") or []):
-                if claim.get("status") == "correct" and claim.get("computed_value"):
-                    return str(claim["computed_value"])
-                if claim.get("status") == "wrong" and claim.get("computed_value"):
-                    return str(claim["computed_value"])
+                status = claim.get("status")
+                written = claim.get("stated") if status == "correct" else claim.get("expected")
+                if status not in ("correct", "wrong") or not written:
+                    continue
+                value = extract_answer(str(written), strategies=("last_number",))
+                return value if value is not None else claim.get("computed_value")
     return None
