@@ -46,13 +46,14 @@ def generate_plain(
     session = gen.start([list(p) for p in prompts])
     results = [PlainResult(list(p)) for p in prompts]
     for _ in range(max_steps):
+        for q, res in enumerate(results):  # a question whose token budget is spent stops here
+            if res.tokens >= max_tokens:
+                session.finished[q] = True
         live = [q for q in range(len(prompts)) if not session.finished[q]]
         if not live:
             break
-        for q in live:  # a question whose token budget is spent stops here
-            if results[q].tokens >= max_tokens:
-                session.finished[q] = True
-        steps = gen.propose(session, sampling=_budget(sampling, max_tokens - min(results[q].tokens for q in live)))
+        left = max_tokens - min(results[q].tokens for q in live)
+        steps = gen.propose(session, sampling=_budget(sampling, left))
         gen.accept(session, 0)
         for q, cands in enumerate(steps):
             if not cands:

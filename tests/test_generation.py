@@ -288,3 +288,14 @@ def test_verify_mode_escalation_with_every_layer_restored_is_lossless(tmp_path, 
         kept = gen.propose(fresh, sampling=Sampling(max_step_tokens=24), prefix=draft.token_ids[:agreed_fresh])[0][0]
     assert agreed < len(draft.token_ids)
     assert kept.token_ids == want.token_ids
+
+
+def test_plain_generation_stops_each_question_at_its_token_budget(tok) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.plain import generate_plain
+
+    gen = StepGenerator(tiny_model("llama"), tok, boundary="none", stop_strings=["e", "a"])
+    prompts = [tok(PROMPT).input_ids, tok("Q: 3 + 4 =").input_ids]
+    results = generate_plain(gen, prompts, max_steps=50, max_tokens=12)
+    assert [r.tokens for r in results] == [12, 12]
+    alone = generate_plain(gen, prompts[1:], max_steps=50, max_tokens=12)[0]
+    assert alone.text == results[1].text
