@@ -211,6 +211,8 @@ def _summary(result: Any) -> dict[str, Any]:
         "tokens_spent": result.tokens_spent,
         "seconds": round(result.seconds, 3),
         "policy": result.policy,
+        "model": result.trace.meta.get("model"),
+        "quant": result.trace.meta.get("quant"),
         "trace_id": result.trace_id,
     }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -57,23 +59,21 @@ def test_models_lists_every_catalog_entry_with_its_readiness() -> None:
 
 @pytest.mark.e2e
 @pytest.mark.slow
-def test_solve_end_to_end_on_smollm2() -> None:
-    """The real catalog model (fetched and converted on first use), real generation, streamed JSON."""
+def test_solve_end_to_end_on_smollm2(tmp_path: Path) -> None:
+    """The real catalog model (fetched and converted on first use), the full graph, a trace page."""
+    trace = tmp_path / "trace.html"
     out = qslm(
-        "solve",
-        "Tom has 3 bags with 4 apples in each. How many apples does he have?",
-        "--model",
-        "smollm2-135m",
-        "--max-steps",
-        "4",
-        "--max-tokens",
-        "120",
-        "--json",
-    )
+        "solve", "Tom has 3 bags with 4 apples in each. How many apples does he have?",
+        "--model", "smollm2-135m", "--quant", "sim-nf4", "--max-steps", "3", "--max-tokens", "60",
+        "--trace", str(trace), "--json",
+    )  # fmt: skip
     assert out.returncode in (0, 1), out.stderr[-2000:]
     assert "Traceback" not in out.stderr
     record = json.loads(out.stdout.strip().splitlines()[-1])
-    assert record["model"] == "smollm2-135m"
-    assert 1 <= len(record["steps"]) <= 4
-    assert all(step.strip() for step in record["steps"][:-1])
-    assert 0 < record["tokens"] <= 120
+    assert (record["model"], record["quant"], record["policy"]) == ("smollm2-135m", "sim-nf4", "default")
+    assert 1 <= len(record["steps"]) <= 3
+    assert all(step["text"].strip() for step in record["steps"][:-1])
+    assert 0 < record["tokens"] <= 60
+    assert record["tokens_spent"] >= record["tokens"]
+    page = trace.read_text()
+    assert all(html.escape(step["text"].strip()) in page for step in record["steps"] if step["text"].strip())
