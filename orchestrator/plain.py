@@ -39,9 +39,17 @@ def generate_plain(
     max_tokens: int = 512,
     sampling: Sampling | None = None,
     on_step: StepCallback | None = None,
+    lockstep: bool = True,
 ) -> list[PlainResult]:
-    """Advance every prompt one step at a time, as one batch, until each finishes or hits a limit."""
+    """Advance every prompt one step at a time, as one batch, until each finishes or hits a limit.
+
+    ``lockstep=False`` is the throughput mode: every question runs on without waiting for the
+    others to end their step (no idle rows), and the text is cut into steps afterwards, at the
+    same boundaries. Steps then reach ``on_step`` only at the end.
+    """
     sampling = sampling or Sampling()
+    if not lockstep:
+        return _continuous(gen, prompts, max_steps=max_steps, max_tokens=max_tokens, sampling=sampling, on_step=on_step)
     started = time.perf_counter()
     session = gen.start([list(p) for p in prompts])
     results = [PlainResult(list(p)) for p in prompts]
@@ -71,3 +79,70 @@ def _budget(sampling: Sampling, left: int) -> Sampling:
     from dataclasses import replace
 
     return replace(sampling, max_step_tokens=max(1, min(sampling.max_step_tokens, left)))
+
+
+def _continuous(
+    gen: StepGenerator,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_steps: int,
+    max_tokens: int,
+    sampling: Sampling,
+    on_step: StepCallback | None,
+) -> list[PlainResult]:
+    from dataclasses import replace
+
+    started = time.perf_counter()
+    runner = StepGenerator(gen.model, gen.tokenizer, boundary="none", stop_strings=gen.stop_strings,
+                           max_context=gen.max_context)  # fmt: skip
+    runner._pieces = gen._pieces  # share the decoded-piece cache
+    session = runner.start([list(p) for p in prompts])
+    whole = runner.propose(session, sampling=replace(sampling, max_step_tokens=max_tokens))
+    results = []
+    for q, cands in enumerate(whole):
+        steps = split_steps(cands[0], gen.boundary)[:max_steps] if cands else []
+        res = PlainResult(list(prompts[q]), steps, finished=bool(cands and cands[0].finished))
+        res.seconds = time.perf_counter() - started
+        for k, step in enumerate(steps):
+            if on_step is not None:
+                on_step(q, k, step)
+        results.append(res)
+    return results
+
+
+def split_steps(whole: Step, boundary: str = "newline") -> list[Step]:
+    """Cut one long generation into steps at newline (or blank-line) boundaries after content."""
+    cuts: list[int] = []
+    text = ""
+    start_text = 0
+    for i, piece in enumerate(whole.tokens):
+        text += piece
+        seg = text[start_text:]
+        if "\n" not in piece or not seg.strip(" \t\r\n"):
+            continue
+        if boundary == "blank_line" and not seg.rstrip(" \t").endswith("\n\n"):
+            continue
+        cuts.append(i + 1)
+        start_text = len(text)
+    if not cuts or cuts[-1] != len(whole.tokens):
+        cuts.append(len(whole.tokens))
+    steps, begin = [], 0
+    for end in cuts:
+        if end <= begin:
+            continue
+        last = end == len(whole.tokens)
+        steps.append(
+            Step(
+                text="".join(whole.tokens[begin:end]),
+                token_ids=whole.token_ids[begin:end],
+                tokens=whole.tokens[begin:end],
+                logprobs=whole.logprobs[begin:end],
+                entropies=whole.entropies[begin:end],
+                margins=whole.margins[begin:end],
+                top1_probs=whole.top1_probs[begin:end],
+                stop_reason=whole.stop_reason if last else "boundary",
+                finished=whole.finished and last,
+            )
+        )
+        begin = end
+    return steps

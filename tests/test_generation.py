@@ -299,3 +299,27 @@ def test_plain_generation_stops_each_question_at_its_token_budget(tok) -> None: 
     assert [r.tokens for r in results] == [12, 12]
     alone = generate_plain(gen, prompts[1:], max_steps=50, max_tokens=12)[0]
     assert alone.text == results[1].text
+
+
+def test_split_steps_cuts_at_newlines_after_content() -> None:
+    from orchestrator.plain import split_steps
+    from orchestrator.steps import Step
+
+    pieces = ["\n", "First", " 3", " x", " 4", "\n", "\n", "So", " 12", ".\n", "Done"]
+    n = len(pieces)
+    whole = Step("".join(pieces), list(range(n)), pieces, [-0.1] * n, [0.2] * n, [0.5] * n, [0.9] * n, "eos", True)
+    steps = split_steps(whole)
+    assert [s.text for s in steps] == ["\nFirst 3 x 4\n", "\nSo 12.\n", "Done"]
+    assert [s.token_ids for s in steps] == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9], [10]]
+    assert [s.finished for s in steps] == [False, False, True]
+    assert [s.text for s in split_steps(whole, "blank_line")] == ["\nFirst 3 x 4\n\n", "So 12.\nDone"]
+
+
+def test_continuous_plain_generation_gives_the_lockstep_steps(tok) -> None:  # type: ignore[no-untyped-def]
+    from orchestrator.plain import generate_plain
+
+    gen = StepGenerator(newline_prone_model(tok), tok, boundary="newline")
+    prompts = [tok(PROMPT).input_ids]
+    lock = generate_plain(gen, prompts, max_steps=5, max_tokens=12)[0]
+    cont = generate_plain(gen, prompts, max_steps=5, max_tokens=12, lockstep=False)[0]
+    assert [s.text for s in cont.steps] == [s.text for s in lock.steps] == ["\x1e\n", "\n" * 10]
