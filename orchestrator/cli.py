@@ -19,6 +19,8 @@ _SUBCOMMANDS = (
     ("check", "check the arithmetic claims of one step of text", "verifiers.cli", "add_check_arguments", "run_check"),
     ("synth", "write a seeded synthetic arithmetic word-problem suite (GSM8K format)", "orchestrator.synthetic",
      "add_synth_arguments", "run_synth"),
+    ("eval", "evaluate configurations side by side (model x quant x method x policy)", "orchestrator.evaluate",
+     "add_eval_arguments", "run_eval_command"),
     ("profile", "per-layer and per-token-class sensitivity of a model to quantization", "orchestrator.profile_cli",
      "add_profile_arguments", "run_profile_command"),
     ("serve", "serve solves over HTTP (one model per process)", "orchestrator.server_cli", "add_serve_arguments",

@@ -1,0 +1,200 @@
+"""Reports of an evaluation: the JSON summary, a Markdown table and two PNG plots.
+
+Everything here reads the summary built by :func:`orchestrator.evaluate.build_summary`; nothing
+touches a model. matplotlib is imported only to draw (the ``plots`` extra).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+SUMMARY_FILE = "summary.json"
+TABLE_FILE = "results.md"
+COST_PLOT = "accuracy_vs_cost.png"
+FIDELITY_PLOT = "fidelity.png"
+
+
+def pct(rate: dict[str, Any] | None) -> str:
+    """``45.0% [33.1–57.5]`` from a rate entry (k, n, rate, ci95); a dash when there is nothing.
+
+    >>> pct({"k": 9, "n": 20, "rate": 0.45, "ci95": [0.2582, 0.6579]})
+    '45.0% [25.8–65.8] (9/20)'
+    """
+    if not rate or not rate.get("n"):
+        return "–"
+    lo, hi = rate["ci95"]
+    return f"{100 * rate['rate']:.1f}% [{100 * lo:.1f}–{100 * hi:.1f}] ({rate['k']}/{rate['n']})"
+
+
+def restoration_text(entry: dict[str, Any], key: str) -> str:
+    """Restoration on ``key`` ('accuracy' or 'fidelity') with its n, or why it is undefined."""
+    rest = entry.get("restoration")
+    if not rest:
+        return "–"
+    part = rest.get(key)
+    if part is None:
+        return f"– (n={rest.get('n', 0)})"
+    if part["value"] is None:
+        return f"undefined: ref = quant (n={rest['n']})"
+    return f"{part['value']:+.2f} (n={rest['n']})"
+
+
+def cost_text(entry: dict[str, Any]) -> str:
+    cost = entry.get("cost")
+    if not cost or not cost.get("n"):
+        return "1×" if entry.get("baseline") == entry["config"] and entry["n"] else "–"
+    tok, sec = cost.get("tokens_ratio"), cost.get("seconds_ratio")
+    parts = [f"{tok:.2f}× tok" if tok is not None else "", f"{sec:.2f}× time" if sec is not None else ""]
+    return ", ".join(p for p in parts if p) + f" (n={cost['n']})"
+
+
+def status_text(entry: dict[str, Any]) -> str:
+    if entry.get("expected") is None:
+        return str(entry["n"])
+    if entry["complete"]:
+        return "done"
+    return f"{'in progress' if entry['n'] else 'not started'} ({entry['n']}/{entry['expected']})"
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """One row per configuration: accuracy and fidelity with their intervals, restoration, cost, interventions."""
+    head = (
+        "configuration",
+        "n",
+        "accuracy [95% CI]",
+        "fidelity to reference [95% CI]",
+        "restoration (acc)",
+        "restoration (fid)",
+        "tokens/q",
+        "s/q",
+        "cost vs plain greedy",
+        "interventions",
+        "status",
+    )
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for e in summary["configs"]:
+        fired = ", ".join(f"{k} {v}" for k, v in e["interventions"].items()) or "–"
+        fid = "(reference)" if e.get("reference") == e["config"] else pct(e.get("fidelity"))
+        cells = (
+            f"`{e['config']}`",
+            str(e["n"]),
+            pct(e["accuracy"]),
+            fid,
+            restoration_text(e, "accuracy"),
+            restoration_text(e, "fidelity"),
+            f"{e['tokens_mean']:.0f}" if e["tokens_mean"] is not None else "–",
+            f"{e['seconds_mean']:.1f}" if e["seconds_mean"] is not None else "–",
+            cost_text(e),
+            fired,
+            status_text(e),
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_reports(summary: dict[str, Any], out_dir: str | Path, *, plots: bool = True) -> list[Path]:
+    """Write summary.json, results.md and (with matplotlib installed) the two plots; returns the paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / SUMMARY_FILE, out / TABLE_FILE]
+    paths[0].write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    settings = summary.get("settings", {})
+    intro = (
+        f"Questions: `{summary['data']}` (n = {summary['n_questions']}); settings: "
+        + ", ".join(f"{k} {v}" for k, v in settings.items())
+        + ". Intervals are Wilson 95%. Fidelity: answer agreement with the reference (plain greedy at quant "
+        "none), paired per question. Restoration: (method − quantized) / (reference − quantized) on the "
+        "questions all three answered.\n\n"
+    )
+    paths[1].write_text(intro + markdown_table(summary) + "\n", encoding="utf-8")
+    if plots:
+        paths += plot_accuracy_vs_cost(summary, out / COST_PLOT), plot_fidelity(summary, out / FIDELITY_PLOT)
+    return paths
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as exc:  # pragma: no cover - matplotlib is in the plots and test extras
+        raise ImportError("plots need matplotlib: pip install 'quantized-slm[plots]'") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _err(rate: float, lo: float, hi: float) -> list[list[float]]:
+    """Error-bar lengths below and above ``rate`` (never negative: rounding can put a bound past the rate)."""
+    return [[max(0.0, rate - lo)], [max(0.0, hi - rate)]]
+
+
+_MARKERS = {"plain": "o", "orchestrated": "s"}
+
+
+def plot_accuracy_vs_cost(summary: dict[str, Any], path: Path) -> Path:
+    """Accuracy (with its interval) against generated tokens per question, one point per configuration."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    models = sorted({e["model"] for e in summary["configs"]})
+    colours = {m: f"C{i}" for i, m in enumerate(models)}
+    for e in summary["configs"]:
+        acc = e["accuracy"]
+        if not acc["n"] or e["tokens_mean"] is None:
+            continue
+        lo, hi = acc["ci95"]
+        ax.errorbar(
+            e["tokens_mean"],
+            acc["rate"],
+            yerr=_err(acc["rate"], lo, hi),
+            fmt=_MARKERS.get(e["method"], "^"),
+            color=colours[e["model"]],
+            capsize=3,
+        )
+        ax.annotate(
+            f"{e['quant']} {e['method']} (n={acc['n']})",
+            (e["tokens_mean"], acc["rate"]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=7,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("generated tokens per question (log; rejected candidates and all chains included)")
+    ax.set_ylabel("accuracy (Wilson 95%)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Accuracy against cost: {Path(summary['data']).name}", fontsize=10)
+    for m in models:
+        ax.plot([], [], "o", color=colours[m], label=m)
+    ax.plot([], [], "ko", label="plain greedy")
+    ax.plot([], [], "ks", label="orchestrated")
+    ax.plot([], [], "k^", label="self-consistency")
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_fidelity(summary: dict[str, Any], path: Path) -> Path:
+    """Answer agreement with the reference per configuration (the reference itself left out)."""
+    plt = _pyplot()
+    entries = [e for e in summary["configs"] if e.get("fidelity") and e["fidelity"]["n"]]
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(entries), 2) + 1.4))
+    for i, e in enumerate(entries):
+        f = e["fidelity"]
+        lo, hi = f["ci95"]
+        ax.barh(i, f["rate"], color=f"C{i % 10}", alpha=0.75)
+        ax.errorbar(f["rate"], i, xerr=_err(f["rate"], lo, hi), fmt="none", ecolor="k", capsize=3)
+        ax.text(1.01, i, f"{f['k']}/{f['n']}", va="center", fontsize=7)
+    ax.set_yticks(range(len(entries)), [e["config"] for e in entries], fontsize=7)
+    ax.set_xlim(0, 1.1)
+    ax.set_xlabel("answers agreeing with the reference (Wilson 95%)")
+    ax.set_title(f"Fidelity: {Path(summary['data']).name}", fontsize=10)
+    ax.invert_yaxis()
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,211 @@
+"""The arithmetic of an evaluation: Wilson intervals, paired fidelity, restoration ratios, cost ratios.
+
+Pure functions over result rows (plain dicts, one per question × configuration, as written to the
+results JSONL), so a report can be rebuilt from a committed file without a model.
+
+Fidelity is paired: for the questions both a configuration and its reference answered, the share whose
+final answers agree (two missing answers agree; one missing answer does not). Restoration says how
+much of the gap between the quantized model's plain greedy run and the reference a method closes,
+``(method - quantized) / (reference - quantized)``, on the questions all three answered; it is
+undefined (None, with the reason) when the denominator is 0.
+
+>>> [round(x, 4) for x in wilson(8, 10)]
+[0.4902, 0.9433]
+>>> restoration(0.75, 0.5, 1.0)
+0.5
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from orchestrator.eval_data import EvalConfig
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of a proportion; (0, 1) when there is no observation.
+
+    >>> wilson(0, 10)[0], round(wilson(0, 10)[1], 4)
+    (0.0, 0.2775)
+    """
+    if n <= 0:
+        return (0.0, 1.0)
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes must be in [0, {n}], got {successes}")
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def answers_agree(a: str | None, b: str | None) -> bool:
+    """Do two configurations give the same final answer? Two missing answers agree.
+
+    >>> answers_agree("1,200", "1200"), answers_agree(None, None), answers_agree("3", None)
+    (True, True, False)
+    """
+    if a is None or b is None:
+        return a is None and b is None
+    from verifiers import answers_match
+
+    return answers_match(a, b) is True
+
+
+def restoration(method: float, quantized: float, reference: float) -> float | None:
+    """Share of the quantization gap a method closes; None when reference equals quantized."""
+    gap = reference - quantized
+    if abs(gap) < 1e-12:
+        return None
+    return (method - quantized) / gap
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact sign test on discordant pairs (McNemar's exact test): how surprising is the split?
+
+    >>> round(sign_test(8, 1), 4), sign_test(0, 0)
+    (0.0391, 1.0)
+    """
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def reference_for(config: EvalConfig, configs: Sequence[EvalConfig]) -> EvalConfig | None:
+    """The reference of a configuration: the first plain greedy run of the same model at quant 'none'."""
+    for c in configs:
+        if c.model == config.model and c.quant == "none" and c.method == "plain":
+            return c
+    return None
+
+
+def baseline_for(config: EvalConfig, configs: Sequence[EvalConfig]) -> EvalConfig | None:
+    """Plain greedy on the same model and quantization: what cost and restoration are measured against."""
+    for c in configs:
+        if c.model == config.model and c.quant == config.quant and c.method == "plain":
+            return c
+    return None
+
+
+def _index(rows: Iterable[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    by: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by.setdefault(row["config"], {})[row["question_id"]] = row
+    return by
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _rate(k: int, n: int) -> dict[str, Any]:
+    lo, hi = wilson(k, n)
+    return {"k": k, "n": n, "rate": k / n if n else None, "ci95": [lo, hi]}
+
+
+def summarize(
+    rows: Iterable[dict[str, Any]], configs: Sequence[EvalConfig], expected: int | None = None
+) -> list[dict[str, Any]]:
+    """One summary dict per configuration (in the given order) from the result rows.
+
+    ``expected`` is how many questions the run asked for; a configuration with fewer rows is
+    marked incomplete.
+    """
+    by = _index(rows)
+    out: list[dict[str, Any]] = []
+    for config in configs:
+        mine = by.get(config.id, {})
+        n = len(mine)
+        correct = sum(1 for r in mine.values() if r.get("correct"))
+        answered = sum(1 for r in mine.values() if r.get("answer") is not None)
+        entry: dict[str, Any] = {
+            "config": config.id,
+            "model": config.model,
+            "quant": config.quant,
+            "method": config.method_label,
+            "policy": config.policy_name,
+            "n": n,
+            "expected": expected,
+            "complete": expected is not None and n >= expected,
+            "accuracy": _rate(correct, n),
+            "answered": answered,
+            "tokens_mean": _mean([float(r["tokens"]) for r in mine.values()]),
+            "tokens_kept_mean": _mean([float(r.get("tokens_kept", r["tokens"])) for r in mine.values()]),
+            "seconds_mean": _mean([float(r["seconds"]) for r in mine.values()]),
+            "seconds_total": sum(float(r["seconds"]) for r in mine.values()),
+            "interventions": _interventions(mine.values()),
+        }
+        ref = reference_for(config, configs)
+        entry["reference"] = ref.id if ref else None
+        entry["fidelity"] = _fidelity(mine, by.get(ref.id, {})) if ref and ref.id != config.id else None
+        base = baseline_for(config, configs)
+        entry["baseline"] = base.id if base else None
+        entry["cost"] = _cost(mine, by.get(base.id, {})) if base and base.id != config.id else None
+        restorable = ref is not None and base is not None and config.quant != "none" and config.method != "plain"
+        entry["restoration"] = (
+            _restoration(mine, by.get(base.id, {}), by.get(ref.id, {}))
+            if restorable and ref is not None and base is not None
+            else None
+        )
+        out.append(entry)
+    return out
+
+
+def _interventions(rows: Iterable[dict[str, Any]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for r in rows:
+        for kind, count in (r.get("interventions") or {}).items():
+            total[kind] = total.get(kind, 0) + int(count)
+    return dict(sorted(total.items()))
+
+
+def _fidelity(mine: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    shared = [q for q in mine if q in ref]
+    agree = sum(1 for q in shared if answers_agree(mine[q].get("answer"), ref[q].get("answer")))
+    return _rate(agree, len(shared))
+
+
+def _cost(mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    shared = [q for q in mine if q in base]
+    tok_m = sum(float(mine[q]["tokens"]) for q in shared)
+    tok_b = sum(float(base[q]["tokens"]) for q in shared)
+    sec_m = sum(float(mine[q]["seconds"]) for q in shared)
+    sec_b = sum(float(base[q]["seconds"]) for q in shared)
+    return {
+        "n": len(shared),
+        "tokens_ratio": tok_m / tok_b if tok_b else None,
+        "seconds_ratio": sec_m / sec_b if sec_b else None,
+    }
+
+
+def _restoration(
+    mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    shared = [q for q in mine if q in base and q in ref]
+    n = len(shared)
+    if n == 0:
+        return {"n": 0, "accuracy": None, "fidelity": None, "note": "no question answered by all three"}
+    acc = [sum(1 for q in shared if rows[q].get("correct")) / n for rows in (mine, base, ref)]
+    fid = [
+        sum(1 for q in shared if answers_agree(rows[q].get("answer"), ref[q].get("answer"))) / n
+        for rows in (mine, base)
+    ]
+    gained = sum(1 for q in shared if mine[q].get("correct") and not base[q].get("correct"))
+    lost = sum(1 for q in shared if base[q].get("correct") and not mine[q].get("correct"))
+    out: dict[str, Any] = {"n": n, "gained": gained, "lost": lost, "sign_test_p": sign_test(gained, lost)}
+    for name, (m, qv, rv) in {"accuracy": acc, "fidelity": (fid[0], fid[1], 1.0)}.items():
+        value = restoration(m, qv, rv)
+        out[name] = {
+            "value": value,
+            "method": m,
+            "quantized": qv,
+            "reference": rv,
+            "note": None if value is not None else "undefined: the reference and the quantized model score the same",
+        }
+    return out

@@ -1,0 +1,246 @@
+"""``qslm eval``: several configurations side by side on the same questions, resumable.
+
+Each configuration (``MODEL:QUANT:METHOD[:POLICY]``, see :mod:`orchestrator.eval_data`) answers
+every question. Plain greedy and self-consistency advance questions as a batch; the orchestrated
+method solves one question at a time through :meth:`Orchestrator.solve`. Each model × quantization
+is loaded once and all its configurations run before the next one loads.
+
+Every answered question is appended at once to ``OUT/results.jsonl`` (one line per question ×
+configuration, flushed), keyed by configuration id and question id: an interrupted run resumes
+where it stopped and a finished one is not recomputed. After the run, ``summary.json``,
+``results.md`` and two plots are written from that file.
+
+The parts: :mod:`~orchestrator.eval_data` (question files, configuration strings),
+:mod:`~orchestrator.eval_methods` (plain, self-consistency, orchestrated), :mod:`~orchestrator.eval_stats`
+(Wilson intervals, fidelity, restoration, cost) and :mod:`~orchestrator.eval_report` (table and plots).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from orchestrator.errors import InputError
+from orchestrator.eval_data import EvalConfig, EvalQuestion, load_questions, parse_config
+from orchestrator.eval_methods import RUNNERS
+from orchestrator.eval_stats import summarize
+
+log = structlog.get_logger(__name__)
+
+RESULTS_FILE = "results.jsonl"
+DEFAULT_MAX_TOKENS = 320  # a GSM8K answer is ~250 tokens
+DEFAULT_BATCH = 8
+
+
+# --------------------------------------------------------------------------------------------- storage
+
+
+class ResultStore:
+    """The per-question JSONL: what is done, and appending (flushed) what gets done."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        if path.is_file():
+            with path.open(encoding="utf-8") as f:
+                for lineno, line in enumerate(f, start=1):
+                    if not line.strip():
+                        continue
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:  # a line cut by a kill mid-write: recomputed
+                        log.warning("results_line_unreadable", path=str(path), line=lineno)
+                        continue
+                    self.rows[(row["config"], row["question_id"])] = row
+
+    def done(self, config: EvalConfig, question: EvalQuestion) -> bool:
+        return (config.id, question.id) in self.rows
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            f.flush()
+        self.rows[(row["config"], row["question_id"])] = row
+
+    def for_configs(self, configs: Sequence[EvalConfig], questions: Sequence[EvalQuestion]) -> list[dict[str, Any]]:
+        ids = {q.id for q in questions}
+        wanted = {c.id for c in configs}
+        return [r for (c, q), r in self.rows.items() if c in wanted and q in ids]
+
+
+# ------------------------------------------------------------------------------------------------- run
+
+
+def _load(model: str, quant: str, device: str) -> Any:
+    from orchestrator.loading import load
+
+    return load(model, quant=quant, device=device)
+
+
+def run_eval(
+    data: str | Path,
+    configs: Sequence[EvalConfig | str],
+    out: str | Path,
+    *,
+    limit: int | None = None,
+    seed: int = 0,
+    batch: int = DEFAULT_BATCH,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    device: str = "auto",
+    progress: bool = True,
+    reports: bool = True,
+    loader: Callable[[str, str, str], Any] | None = None,
+) -> dict[str, Any]:
+    """Run every configuration on the first ``limit`` questions of ``data``; returns the summary.
+
+    Questions already in ``OUT/results.jsonl`` for a configuration are skipped.
+    """
+    from tqdm import tqdm
+
+    parsed = [c if isinstance(c, EvalConfig) else parse_config(c) for c in configs]
+    if not parsed:
+        raise InputError("no configuration given: add --config MODEL:QUANT:METHOD[:POLICY]")
+    if len({c.id for c in parsed}) != len(parsed):
+        raise InputError("a configuration is given twice")
+    if batch < 1 or max_tokens < 1:
+        raise InputError("--batch and --max-tokens must be at least 1")
+    questions = load_questions(data, limit=limit)
+    out_dir = Path(out)
+    store = ResultStore(out_dir / RESULTS_FILE)
+    loader = loader or _load
+    groups: dict[tuple[str, str], list[EvalConfig]] = {}
+    for c in parsed:
+        groups.setdefault(c.load_key, []).append(c)
+    for (model, quant), group in groups.items():
+        todo = {c.id: [q for q in questions if not store.done(c, q)] for c in group}
+        if not any(todo.values()):
+            continue
+        loaded = loader(model, quant, device)
+        try:
+            for c in group:
+                pending = todo[c.id]
+                if not pending:
+                    continue
+                bar = tqdm(
+                    total=len(questions),
+                    initial=len(questions) - len(pending),
+                    desc=c.id,
+                    unit="q",
+                    file=sys.stderr,
+                    disable=not progress,
+                    dynamic_ncols=True,
+                )
+
+                def sink(row: dict[str, Any], bar: Any = bar) -> None:
+                    row.update(seed=seed, max_tokens=max_tokens, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                    store.add(row)
+                    bar.update(1)
+
+                try:
+                    RUNNERS[c.method](loaded, c, pending, sink, batch=batch, max_tokens=max_tokens, seed=seed)
+                finally:
+                    bar.close()
+        finally:
+            del loaded
+            gc.collect()
+    summary = build_summary(
+        store.for_configs(parsed, questions),
+        parsed,
+        data=str(data),
+        n_questions=len(questions),
+        settings={"seed": seed, "batch": batch, "max_tokens": max_tokens, "device": device},
+    )
+    if reports:
+        from orchestrator.eval_report import write_reports
+
+        write_reports(summary, out_dir)
+    return summary
+
+
+def build_summary(
+    rows: Sequence[dict[str, Any]],
+    configs: Sequence[EvalConfig],
+    *,
+    data: str,
+    n_questions: int,
+    settings: dict[str, Any],
+) -> dict[str, Any]:
+    """The JSON summary: settings and one entry per configuration."""
+    return {
+        "data": data,
+        "n_questions": n_questions,
+        "settings": settings,
+        "configs": summarize(rows, configs, expected=n_questions),
+    }
+
+
+# ------------------------------------------------------------------------------------------------- CLI
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``qslm eval``."""
+    parser.add_argument(
+        "data",
+        metavar="DATA.jsonl",
+        help="questions: GSM8K (question/answer '#### N') or MATH (problem/solution with \\boxed{}) JSON lines",
+    )
+    parser.add_argument(
+        "--config",
+        action="append",
+        dest="configs",
+        default=[],
+        metavar="MODEL:QUANT:METHOD[:POLICY]",
+        help="a configuration (repeat); METHOD is plain, orchestrated or scK, e.g. "
+        "qwen2.5-coder-0.5b:sim-nf4:orchestrated:arithmetic",
+    )
+    parser.add_argument(
+        "--out",
+        default="eval-out",
+        metavar="DIR",
+        help="results.jsonl, summary.json, results.md and plots go here; a rerun resumes (default eval-out)",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="the first N questions only (default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of sampled methods (default 0)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=DEFAULT_BATCH,
+        help=f"rows advanced together by plain and sc (default {DEFAULT_BATCH})",
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        default=DEFAULT_MAX_TOKENS,
+        help=f"most generated tokens per answer/chain (default {DEFAULT_MAX_TOKENS})",
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    """Run ``qslm eval`` from parsed arguments; prints the Markdown table."""
+    summary = run_eval(
+        args.data,
+        args.configs,
+        args.out,
+        limit=args.limit,
+        seed=args.seed,
+        batch=args.batch,
+        max_tokens=args.max_tokens,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    from orchestrator.eval_report import markdown_table
+
+    print(markdown_table(summary))
+    print(f"\nresults in {Path(args.out)}/ ({RESULTS_FILE}, summary.json, results.md, *.png)", file=sys.stderr)
+    return 0

@@ -1,0 +1,304 @@
+"""``qslm eval``: data loading, config strings, the statistics, resume, and the files a run writes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import InputError
+from orchestrator.eval_data import EvalConfig, load_questions, parse_config
+from orchestrator.eval_methods import majority
+from orchestrator.eval_report import markdown_table, write_reports
+from orchestrator.eval_stats import answers_agree, restoration, sign_test, summarize, wilson
+from orchestrator.evaluate import add_eval_arguments, build_summary, run_eval, run_eval_command
+from tests.tiny import save_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(save_tiny("llama", tmp_path_factory.mktemp("tiny") / "llama", layers=2))
+
+
+def _write(path: Path, records: list[Any]) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _gsm8k(path: Path, n: int) -> Path:
+    return _write(
+        path, [{"question": f"What is {i} + 2?", "answer": f"{i} + 2 = {i + 2}\n#### {i + 2}"} for i in range(n)]
+    )
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def test_loads_gsm8k_and_math_formats(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path / "mixed.jsonl",
+        [
+            {"question": "Two and two?", "answer": "2 + 2 = 4\n#### 4"},
+            {"question": "Big?", "answer": "#### 1,200"},
+            "",  # blank lines are skipped
+            {"problem": "Half?", "solution": "It is $\\boxed{\\frac{1}{2}}$."},
+            {"problem": "Given?", "solution": "whatever", "answer": "7"},  # MATH-500 keeps the answer apart
+            {"id": "mine-1", "question": "Named?", "answer": "#### 3"},
+        ],
+    )
+    qs = load_questions(path)
+    assert [q.gold for q in qs] == ["4", "1,200", "\\frac{1}{2}", "7", "3"]
+    assert [q.line for q in qs] == [1, 2, 4, 5, 6]
+    assert [q.index for q in qs] == [0, 1, 2, 3, 4]
+    assert qs[4].id == "mine-1" and qs[0].id.startswith("q")
+    assert [q.id for q in load_questions(path, limit=2)] == [q.id for q in qs[:2]]  # ids do not depend on --limit
+
+
+def test_repeated_question_gets_a_distinct_id(tmp_path: Path) -> None:
+    qs = load_questions(_write(tmp_path / "d.jsonl", [{"question": "Same?", "answer": "#### 1"}] * 2))
+    assert qs[0].id != qs[1].id
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"answer": "#### 3"}', "needs a non-empty 'question'"),
+        ('{"question": "q?", "answer": "no hashes here"}', "ending in '#### N'"),  # GSM8K without its answer line
+        ('{"problem": "p?", "solution": "no box"}', "\\boxed"),  # MATH without a boxed answer
+    ],
+)
+def test_bad_line_names_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = _write(tmp_path / "bad.jsonl", [{"question": "fine?", "answer": "#### 1"}, line])
+    with pytest.raises(InputError, match=r"bad\.jsonl:2: ") as err:
+        load_questions(path)
+    assert message in str(err.value)
+
+
+def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        load_questions(tmp_path / "nope.jsonl")
+
+
+# --------------------------------------------------------------------------------------------- configs
+
+
+def test_parses_configs() -> None:
+    plain = parse_config("qwen2.5-coder-0.5b:none:plain")
+    assert (plain.model, plain.quant, plain.method, plain.k, plain.policy_name) == (
+        "qwen2.5-coder-0.5b", "none", "plain", 1, "plain"
+    )  # fmt: skip
+    orch = parse_config(" m:SIM-NF4:orchestrated:arithmetic ")
+    assert (orch.quant, orch.method, orch.policy, orch.id) == (
+        "sim-nf4", "orchestrated", "arithmetic", "m:sim-nf4:orchestrated:arithmetic"
+    )  # fmt: skip
+    assert parse_config("m:sim-nf4:orchestrated").policy == "default"
+    sc = parse_config("m:rtn-int3:sc4")
+    assert (sc.method, sc.k, sc.id, sc.load_key) == ("sc", 4, "m:rtn-int3:sc4", ("m", "rtn-int3"))
+    assert parse_config("m:none:plain:plain").id == "m:none:plain"  # the default prompt policy is not spelled out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("qwen2.5-coder-0.5b:none", "expected MODEL:QUANT:METHOD"),  # no method
+        ("m::plain", "expected MODEL:QUANT:METHOD"),  # empty quant
+        ("m:int5:plain", "unknown quantization 'int5'"),
+        ("m:none:beam", "unknown method 'beam'"),
+        ("m:none:sc1", "2 to 64 chains"),  # one chain is not a vote
+        ("m:none:sc65", "2 to 64 chains"),
+    ],
+)
+def test_bad_config_is_a_clear_error(text: str, message: str) -> None:
+    with pytest.raises(InputError, match=f"config '{text}'") as err:
+        parse_config(text)
+    assert message in str(err.value)
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        (8, 10, 0.4902, 0.9433),  # textbook example (Wilson 1927; Newcombe 1998, table I)
+        (0, 10, 0.0, 0.2775),  # zero successes: the interval is not degenerate
+        (10, 10, 0.7225, 1.0),
+        (50, 100, 0.4038, 0.5962),
+        (1, 29, 0.0061, 0.1718),  # Newcombe 1998: 1/29
+        (0, 0, 0.0, 1.0),  # no observation: no information
+    ],
+)
+def test_wilson_interval(k: int, n: int, low: float, high: float) -> None:
+    lo, hi = wilson(k, n)
+    assert lo == pytest.approx(low, abs=1e-4) and hi == pytest.approx(high, abs=1e-4)
+
+
+def test_answers_agree_and_majority() -> None:
+    assert answers_agree("1,200", "1200.00") and answers_agree(None, None)
+    assert not answers_agree("3", None) and not answers_agree("3", "4")
+    assert majority(["7", "8", "7.0", None]) == ("7", 2)
+    assert majority(["8", "7", None, None]) == ("8", 1)  # a tie goes to the earliest chain
+    assert majority([None, None]) == (None, 0)
+
+
+def test_restoration_and_sign_test() -> None:
+    assert restoration(0.6, 0.2, 1.0) == pytest.approx(0.5)
+    assert restoration(0.1, 0.2, 1.0) == pytest.approx(-0.125)  # the method made things worse
+    assert restoration(0.5, 0.4, 0.4) is None  # no gap to close
+    assert sign_test(8, 1) == pytest.approx(0.0390625) and sign_test(3, 3) == 1.0
+
+
+def _r(config: str, qid: str, answer: str | None, correct: bool, tokens: int = 100, seconds: float = 1.0) -> dict:
+    return {"config": config, "question_id": qid, "index": int(qid[1:]), "answer": answer, "correct": correct,
+            "tokens": tokens, "seconds": seconds}  # fmt: skip
+
+
+def test_summary_on_a_hand_made_table() -> None:
+    ref, quant, orch = (parse_config(c) for c in ("m:none:plain", "m:sim-nf4:plain", "m:sim-nf4:orchestrated"))
+    # gold answers: q0..q4 = 1 2 3 4 5
+    rows = [
+        # reference: 4 of 5 right; q4 wrong with answer "9"
+        *[_r("m:none:plain", f"q{i}", str(i + 1), True) for i in range(4)],
+        _r("m:none:plain", "q4", "9", False),
+        # quantized: right on q0, q1; wrong on q2 ("0"), q3 (no answer), q4 ("9", agreeing with the reference)
+        _r("m:sim-nf4:plain", "q0", "1", True, seconds=2.0),
+        _r("m:sim-nf4:plain", "q1", "2", True, seconds=2.0),
+        _r("m:sim-nf4:plain", "q2", "0", False, seconds=2.0),
+        _r("m:sim-nf4:plain", "q3", None, False, seconds=2.0),
+        _r("m:sim-nf4:plain", "q4", "9", False, seconds=2.0),
+        # orchestrated, 4 questions so far: repairs q2, loses q1, q3 still unanswered
+        _r("m:sim-nf4:orchestrated:default", "q0", "1", True, tokens=150, seconds=3.0),
+        _r("m:sim-nf4:orchestrated:default", "q1", "7", False, tokens=150, seconds=3.0),
+        _r("m:sim-nf4:orchestrated:default", "q2", "3", True, tokens=150, seconds=3.0),
+        _r("m:sim-nf4:orchestrated:default", "q3", None, False, tokens=150, seconds=3.0),
+        {**_r("m:sim-nf4:orchestrated:default", "q3", None, False), "config": "other:none:plain"},  # not planned
+    ]
+    rows[-2]["interventions"] = {"resample": 2, "escalate": 1}
+    rows[-3]["interventions"] = {"resample": 1}
+    s = {e["config"]: e for e in summarize(rows, [ref, quant, orch], expected=5)}
+    r, q, o = s["m:none:plain"], s["m:sim-nf4:plain"], s["m:sim-nf4:orchestrated:default"]
+    assert (r["accuracy"]["k"], r["accuracy"]["n"], r["fidelity"], r["restoration"]) == (4, 5, None, None)
+    assert (q["fidelity"]["k"], q["fidelity"]["n"]) == (3, 5)  # q0, q1, q4 agree; q2 differs; q3 missing vs answered
+    assert q["restoration"] is None and q["cost"] is None  # plain greedy is its own baseline
+    assert (o["n"], o["complete"], r["complete"]) == (4, False, True)
+    assert (o["fidelity"]["k"], o["fidelity"]["n"]) == (2, 4)  # q0, q2 agree
+    rest = o["restoration"]
+    assert rest["n"] == 4  # paired on the questions all three answered
+    # accuracy on q0..q3: reference 4/4, quantized 2/4, orchestrated 2/4 -> (0.5 - 0.5) / (1 - 0.5) = 0
+    assert rest["accuracy"]["value"] == pytest.approx(0.0)
+    # fidelity on q0..q3: quantized 2/4 (q0, q1), orchestrated 2/4 (q0, q2) -> 0
+    assert rest["fidelity"]["value"] == pytest.approx(0.0)
+    assert (rest["gained"], rest["lost"]) == (1, 1)
+    assert o["cost"] == {"n": 4, "tokens_ratio": pytest.approx(1.5), "seconds_ratio": pytest.approx(1.5)}
+    assert o["interventions"] == {"escalate": 1, "resample": 3}
+    assert o["accuracy"]["ci95"] == list(wilson(2, 4))
+
+
+def test_restoration_undefined_when_reference_equals_quantized() -> None:
+    configs = [parse_config(c) for c in ("m:none:plain", "m:sim-nf4:plain", "m:sim-nf4:sc4")]
+    rows = [_r(c.id, "q0", "1", True) for c in configs]
+    (entry,) = [e for e in summarize(rows, configs) if e["method"] == "sc4"]
+    assert entry["restoration"]["accuracy"]["value"] is None
+    assert "undefined" in entry["restoration"]["accuracy"]["note"]
+    summary = build_summary(rows, configs, data="d.jsonl", n_questions=1, settings={})
+    assert "undefined: ref = quant (n=1)" in markdown_table(summary)
+
+
+# ----------------------------------------------------------------------------------------- running
+
+
+def test_resume_computes_only_new_questions(tmp_path: Path, tiny: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import orchestrator.plain
+
+    calls: list[int] = []  # prompts per generate_plain call
+    real = orchestrator.plain.generate_plain
+
+    def counting(gen: Any, prompts: Any, **kwargs: Any) -> Any:
+        calls.append(len(prompts))
+        return real(gen, prompts, **kwargs)
+
+    monkeypatch.setattr(orchestrator.plain, "generate_plain", counting)
+    data = _gsm8k(tmp_path / "q.jsonl", 3)
+    kw: dict[str, Any] = {"max_tokens": 3, "batch": 8, "progress": False, "device": "cpu", "reports": False}
+    run_eval(data, [f"{tiny}:none:plain"], tmp_path / "out", limit=2, **kw)
+    assert calls == [2]  # both questions in one batch
+    summary = run_eval(data, [f"{tiny}:none:plain"], tmp_path / "out", limit=3, **kw)
+    assert calls == [2, 1]  # only the third question is computed
+    assert summary["configs"][0]["n"] == 3 and summary["configs"][0]["complete"]
+    run_eval(data, [f"{tiny}:none:plain"], tmp_path / "out", limit=3, **kw)
+    assert calls == [2, 1]  # finished: nothing recomputed
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 3
+
+
+def test_cut_last_line_is_recomputed(tmp_path: Path, tiny: str) -> None:
+    data = _gsm8k(tmp_path / "q.jsonl", 2)
+    out = tmp_path / "out"
+    kw: dict[str, Any] = {"max_tokens": 3, "progress": False, "reports": False, "device": "cpu"}
+    run_eval(data, [f"{tiny}:none:plain"], out, **kw)
+    results = out / "results.jsonl"
+    text = results.read_text()
+    results.write_text(text[: len(text) - 20])  # killed in the middle of writing the second line
+    summary = run_eval(data, [f"{tiny}:none:plain"], out, **kw)
+    assert summary["configs"][0]["n"] == 2
+
+
+def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None:
+    data = _gsm8k(tmp_path / "q.jsonl", 2)
+    out = tmp_path / "out"
+    configs = [
+        f"{tiny}:none:plain",
+        f"{tiny}:sim-nf4:plain",
+        f"{tiny}:sim-nf4:sc2",
+        f"{tiny}:sim-nf4:orchestrated:plain",
+    ]
+    loads: list[tuple[str, str]] = []
+
+    def loader(model: str, quant: str, device: str) -> Any:
+        from orchestrator.loading import load
+
+        loads.append((model, quant))
+        return load(model, quant=quant, device=device, progress=False)
+
+    summary = run_eval(data, configs, out, max_tokens=4, batch=4, device="cpu", progress=False, loader=loader)
+    assert loads == [(tiny, "none"), (tiny, "sim-nf4")]  # each model x quant loaded once, its configs run together
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {r["config"] for r in rows} == {parse_config(c).id for c in configs}
+    sc = [r for r in rows if r["config"].endswith(":sc2")]
+    assert all(len(r["votes"]) == 2 and r["tokens"] <= 8 for r in sc)
+    orch = [r for r in rows if ":orchestrated:" in r["config"]]
+    assert all(isinstance(r["interventions"], dict) and r["batch"] == 1 for r in orch)
+    assert all({"gold", "answer", "correct", "tokens", "seconds", "seed", "max_tokens"} <= r.keys() for r in rows)
+    for name in ("summary.json", "results.md", "accuracy_vs_cost.png", "fidelity.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "accuracy_vs_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    saved = json.loads((out / "summary.json").read_text())
+    assert saved["n_questions"] == 2 and [e["config"] for e in saved["configs"]] == [
+        e["config"] for e in summary["configs"]
+    ]
+    table = (out / "results.md").read_text()
+    assert "Wilson 95%" in table and "(reference)" in table and table.count("| done |") == 4
+
+
+def test_write_reports_without_plots(tmp_path: Path) -> None:
+    configs = [EvalConfig("m", "none", "plain")]
+    summary = build_summary([_r("m:none:plain", "q0", "1", True)], configs, data="d", n_questions=2, settings={})
+    paths = write_reports(summary, tmp_path, plots=False)
+    assert [p.name for p in paths] == ["summary.json", "results.md"]
+    assert "in progress (1/2)" in paths[1].read_text()
+
+
+def test_cli_functions(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    add_eval_arguments(parser)
+    data = _gsm8k(tmp_path / "q.jsonl", 1)
+    args = parser.parse_args([str(data), "--config", f"{tiny}:none:plain", "--out", str(tmp_path / "o"),
+                              "--max-tokens", "3", "--device", "cpu", "--no-progress", "--limit", "1"])  # fmt: skip
+    assert run_eval_command(args) == 0
+    assert "| configuration |" in capsys.readouterr().out
+    with pytest.raises(InputError, match="no configuration"):
+        run_eval_command(parser.parse_args([str(data)]))
