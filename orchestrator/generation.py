@@ -22,6 +22,7 @@ from typing import Any, Literal
 import structlog
 import torch
 
+from orchestrator.decoding import LineCut, RowRecord, next_line_verdict, sample_token, token_signals
 from orchestrator.errors import InputError
 from orchestrator.kv import RowCache, stack_rows
 from orchestrator.steps import Sampling, Step, StopReason
@@ -325,7 +326,7 @@ class StepGenerator:
     ) -> list[Step]:
         rows = work.rows
         gens = [None if s is None else torch.Generator(device="cpu").manual_seed(s) for s in seeds]
-        recs = [_Rec() for _ in range(rows)]
+        recs = [RowRecord() for _ in range(rows)]
         active = [True] * rows
         limit = [min(sampling.max_step_tokens, max(b, 0)) for b in budgets]
         if prefix:
@@ -349,7 +350,7 @@ class StepGenerator:
                     continue
                 rec.add(tok, self.piece(tok))
                 if self.boundary == "numbered_item" and rec.cut is not None:
-                    verdict = _next_line_verdict(rec.text[rec.cut.text_len :])
+                    verdict = next_line_verdict(rec.text[rec.cut.text_len :])
                     if rec.cut.logits is not None and (
                         verdict == "item" or (verdict == "open" and len(rec.ids) >= limit[r])
                     ):
@@ -369,7 +370,7 @@ class StepGenerator:
                 live_now[r, 0] = 1
                 reason = self._step_end(rec, limit[r])
                 if reason == "cut":
-                    rec.cut = _Cut(len(rec.ids), len(rec.text), work.length + 1, None)
+                    rec.cut = LineCut(len(rec.ids), len(rec.text), work.length + 1, None)
                 elif reason is not None:
                     rec.reason = reason
                     active[r] = False
@@ -388,7 +389,7 @@ class StepGenerator:
         work.next_logits = final_logits
         return [rec.to_step() for rec in recs]
 
-    def _feed_prefix(self, work: RowCache, prefix: list[int], recs: list[_Rec]) -> None:
+    def _feed_prefix(self, work: RowCache, prefix: list[int], recs: list[RowRecord]) -> None:
         """Encode forced step tokens for every row in one forward, recording their signals."""
         rows, k = work.rows, len(prefix)
         ids = torch.tensor([prefix] * rows, device=self.device)
@@ -397,7 +398,7 @@ class StepGenerator:
         out = self._forward(ids, positions, work.mask, work.cache).float()
         before = torch.cat([work.next_logits[:, None, :], out[:, :-1, :]], dim=1)  # logits that predicted each token
         for r in range(rows):
-            lp, ent, top1, margin = _signals(before[r], ids[r])
+            lp, ent, top1, margin = token_signals(before[r], ids[r])
             for j, tok in enumerate(prefix):
                 recs[r].add(tok, self.piece(tok))
                 recs[r].logprobs.append(lp[j])
@@ -433,7 +434,7 @@ class StepGenerator:
         self,
         logits: torch.Tensor,
         act: list[int],
-        recs: list[_Rec],
+        recs: list[RowRecord],
         sampling: Sampling,
         gens: list[torch.Generator | None],
     ) -> list[int]:
@@ -449,7 +450,7 @@ class StepGenerator:
             temp = sampling.temperature
             if sampling.temperature_hook is not None:
                 temp = sampling.temperature_hook(rec.ids, int(greedy[j]))
-            tok = int(greedy[j]) if temp <= 0 else _sample(sub[j], temp, sampling.top_p, gens[r])
+            tok = int(greedy[j]) if temp <= 0 else sample_token(sub[j], temp, sampling.top_p, gens[r])
             chosen.append(tok)
             rec.logprobs.append(float(logp[j, tok]))
             rec.entropies.append(float(entropy[j]))
@@ -457,7 +458,7 @@ class StepGenerator:
             rec.margins.append(float(top2.values[j, 0] - top2.values[j, 1]))
         return chosen
 
-    def _step_end(self, rec: _Rec, limit: int) -> StopReason | Literal["cut"] | None:
+    def _step_end(self, rec: RowRecord, limit: int) -> StopReason | Literal["cut"] | None:
         text = rec.text
         for stop in self.stop_strings:
             if stop in text[-(len(stop) + len(rec.pieces[-1])) :]:
@@ -472,102 +473,6 @@ class StepGenerator:
         if len(rec.ids) >= limit:
             return "max_tokens"
         return None
-
-
-@dataclass
-class _Cut:
-    """Where a numbered item may end: tokens and text so far, cache length, logits after the newline."""
-
-    n_tokens: int
-    text_len: int
-    physical: int
-    logits: torch.Tensor | None
-
-
-_ITEM_START = re.compile(r"^(?:\d{1,3}[.)]\s|\d{1,3}[.)]?\s*\*\*|Step\s*\d|#{1,6}\s|\*\*Step)")
-_ITEM_PREFIX = re.compile(r"^(?:\d{1,3}[.)]?|S|St|Ste|Step\s*|#{1,6}|\*|\*\*|\*\*S\w{0,3})$")
-
-
-def _next_line_verdict(after: str) -> Literal["item", "blank", "same", "open"]:
-    """How the text after a newline bears on a numbered item: a new item starts, a blank line, or not."""
-    body = after.lstrip(" \t")
-    if not body.strip(" \t"):
-        return "open"
-    if body.startswith("\n"):
-        return "blank"
-    if _ITEM_START.match(body):
-        return "item"
-    if _ITEM_PREFIX.match(body.rstrip("\n")) and "\n" not in body:
-        return "open"
-    return "same"
-
-
-@dataclass
-class _Rec:
-    """Per-row accumulator while a step is being generated."""
-
-    ids: list[int] = field(default_factory=list)
-    pieces: list[str] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    entropies: list[float] = field(default_factory=list)
-    margins: list[float] = field(default_factory=list)
-    top1: list[float] = field(default_factory=list)
-    reason: StopReason = "max_tokens"
-    finished: bool = False
-    text: str = ""
-    cut: _Cut | None = None  # numbered_item mode: a newline that may end the step
-
-    def truncate(self, n: int) -> None:
-        for name in ("ids", "pieces", "logprobs", "entropies", "margins", "top1"):
-            del getattr(self, name)[n:]
-        self.text = "".join(self.pieces)
-        self.cut = None
-
-    def add(self, tok: int, piece: str) -> None:
-        self.ids.append(tok)
-        self.pieces.append(piece)
-        self.text += piece
-
-    def to_step(self) -> Step:
-        n = len(self.ids)  # signals of an EOS token are dropped with the token
-        return Step(
-            text=self.text,
-            token_ids=self.ids,
-            tokens=self.pieces,
-            logprobs=self.logprobs[:n],
-            entropies=self.entropies[:n],
-            margins=self.margins[:n],
-            top1_probs=self.top1[:n],
-            stop_reason=self.reason,
-            finished=self.finished,
-        )
-
-
-def _sample(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(descending=True)
-        keep = sorted_p.cumsum(0) - sorted_p < top_p
-        keep[0] = True
-        filtered = torch.zeros_like(probs)
-        filtered[order[keep]] = sorted_p[keep]
-        probs = filtered / filtered.sum()
-    return int(torch.multinomial(probs.cpu(), 1, generator=gen))
-
-
-def _signals(logits: torch.Tensor, chosen: torch.Tensor) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Per position: log-probability of the chosen token, entropy, top-1 probability, top-1 minus top-2."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    probs = logp.exp()
-    top2 = probs.topk(2, dim=-1)
-    entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
-    picked = logp.gather(-1, chosen[:, None].to(logp.device))[:, 0]
-    return (
-        [float(x) for x in picked],
-        [float(x) for x in entropy],
-        [float(x) for x in top2.values[:, 0]],
-        [float(x) for x in top2.values[:, 0] - top2.values[:, 1]],
-    )
 
 
 def _physical_index_after(mask_row: torch.Tensor, n_valid: int) -> int:

@@ -237,9 +237,9 @@ def test_context_limit_ends_the_step_instead_of_overflowing(tok) -> None:  # typ
     ],
 )
 def test_numbered_item_boundary_reads_the_start_of_the_next_line(after_newline: str, verdict: str) -> None:
-    from orchestrator.generation import _next_line_verdict
+    from orchestrator.decoding import next_line_verdict
 
-    assert _next_line_verdict(after_newline) == verdict
+    assert next_line_verdict(after_newline) == verdict
 
 
 def test_greedy_agreement_counts_the_draft_tokens_the_model_would_write_itself(tok) -> None:  # type: ignore[no-untyped-def]

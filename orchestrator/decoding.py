@@ -1,0 +1,113 @@
+"""Per-row bookkeeping of the token loop: sampling, per-token signals, and where a numbered item ends.
+
+Kept apart from :mod:`orchestrator.generation` (the loop and the cache) because these pieces are
+pure functions of logits and text, with no model or cache in sight.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+from orchestrator.steps import Step, StopReason
+
+
+@dataclass
+class LineCut:
+    """Where a numbered item may end: tokens and text so far, cache length, logits after the newline."""
+
+    n_tokens: int
+    text_len: int
+    physical: int
+    logits: torch.Tensor | None
+
+
+ITEM_START = re.compile(r"^(?:\d{1,3}[.)]\s|\d{1,3}[.)]?\s*\*\*|Step\s*\d|#{1,6}\s|\*\*Step)")
+ITEM_PREFIX = re.compile(r"^(?:\d{1,3}[.)]?|S|St|Ste|Step\s*|#{1,6}|\*|\*\*|\*\*S\w{0,3})$")
+
+
+def next_line_verdict(after: str) -> Literal["item", "blank", "same", "open"]:
+    """How the text after a newline bears on a numbered item: a new item starts, a blank line, or not."""
+    body = after.lstrip(" \t")
+    if not body.strip(" \t"):
+        return "open"
+    if body.startswith("\n"):
+        return "blank"
+    if ITEM_START.match(body):
+        return "item"
+    if ITEM_PREFIX.match(body.rstrip("\n")) and "\n" not in body:
+        return "open"
+    return "same"
+
+
+@dataclass
+class RowRecord:
+    """Per-row accumulator while a step is being generated."""
+
+    ids: list[int] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    entropies: list[float] = field(default_factory=list)
+    margins: list[float] = field(default_factory=list)
+    top1: list[float] = field(default_factory=list)
+    reason: StopReason = "max_tokens"
+    finished: bool = False
+    text: str = ""
+    cut: LineCut | None = None  # numbered_item mode: a newline that may end the step
+
+    def truncate(self, n: int) -> None:
+        for name in ("ids", "pieces", "logprobs", "entropies", "margins", "top1"):
+            del getattr(self, name)[n:]
+        self.text = "".join(self.pieces)
+        self.cut = None
+
+    def add(self, tok: int, piece: str) -> None:
+        self.ids.append(tok)
+        self.pieces.append(piece)
+        self.text += piece
+
+    def to_step(self) -> Step:
+        n = len(self.ids)  # signals of an EOS token are dropped with the token
+        return Step(
+            text=self.text,
+            token_ids=self.ids,
+            tokens=self.pieces,
+            logprobs=self.logprobs[:n],
+            entropies=self.entropies[:n],
+            margins=self.margins[:n],
+            top1_probs=self.top1[:n],
+            stop_reason=self.reason,
+            finished=self.finished,
+        )
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        keep = sorted_p.cumsum(0) - sorted_p < top_p
+        keep[0] = True
+        filtered = torch.zeros_like(probs)
+        filtered[order[keep]] = sorted_p[keep]
+        probs = filtered / filtered.sum()
+    return int(torch.multinomial(probs.cpu(), 1, generator=gen))
+
+
+def token_signals(
+    logits: torch.Tensor, chosen: torch.Tensor
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per position: log-probability of the chosen token, entropy, top-1 probability, top-1 minus top-2."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    probs = logp.exp()
+    top2 = probs.topk(2, dim=-1)
+    entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
+    picked = logp.gather(-1, chosen[:, None].to(logp.device))[:, 0]
+    return (
+        [float(x) for x in picked],
+        [float(x) for x in entropy],
+        [float(x) for x in top2.values[:, 0]],
+        [float(x) for x in top2.values[:, 0] - top2.values[:, 1]],
+    )
