@@ -217,7 +217,12 @@ CAVEATS = """\
   from batch-1 forwards. Floating-point sums differ slightly between the two, which by itself flips some
   greedy tokens. Part of any difference between plain and orchestrated on the *reference* model would be
   this noise; on quantized models it is mixed into the measured effect.
-- **Machine.** Times were taken while other jobs shared the 2 cores; compare ratios within one table only.
+- **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
+  leave the machine to someone else's benchmark: wall seconds include that. The CPU seconds in
+  brackets (process CPU time, both threads) are not inflated by pauses; they were recorded from the
+  0.5B's first orchestrated GSM8K run onwards, so the first 20 GSM8K rows of the 0.5B's plain runs have
+  wall time only (the reference's 231 s/q is mostly waiting). Compare ratios within one table only;
+  the CPU ratio is the sturdiest time figure.
 """
 
 
