@@ -105,11 +105,12 @@ def run_plain(
     gen = StepGenerator(loaded.model, loaded.tokenizer, boundary="none", stop_strings=policy.steps.stop_strings)
     sampling = Sampling(temperature=0.0, max_step_tokens=max_tokens)
     for chunk in _chunks(questions, batch):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         results = generate_plain(
             gen, _prompts(loaded.tokenizer, policy, chunk), max_steps=1, max_tokens=max_tokens, sampling=sampling
         )
         share = (time.perf_counter() - started) / len(chunk)
+        cpu_share = (time.process_time() - cpu) / len(chunk)
         for q, res in zip(chunk, results, strict=True):
             answer = extract_answer(res.text, strategies=policy.final.answer_strategies)
             sink(
@@ -120,6 +121,7 @@ def run_plain(
                     tokens=res.tokens,
                     tokens_kept=res.tokens,
                     seconds=share,
+                    cpu_seconds=cpu_share,
                     batch=len(chunk),
                     finished=res.finished,
                     text=res.text,
@@ -148,11 +150,12 @@ def run_self_consistency(
     sampling = Sampling(temperature=temperature, top_p=SC_TOP_P, seed=seed, max_step_tokens=max_tokens)
     per_batch = max(1, batch // config.k)  # rows in flight = questions x chains
     for chunk in _chunks(questions, per_batch):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         session = gen.start(_prompts(loaded.tokenizer, policy, chunk))
         chains = gen.propose(session, n=config.k, sampling=sampling)
         gen.reject(session)
         share = (time.perf_counter() - started) / len(chunk)
+        cpu_share = (time.process_time() - cpu) / len(chunk)
         for q, cands in zip(chunk, chains, strict=True):
             votes = [extract_answer(c.text, strategies=policy.final.answer_strategies) for c in cands]
             answer, count = majority(votes)
@@ -168,6 +171,7 @@ def run_self_consistency(
                     tokens=sum(len(c) for c in cands),
                     tokens_kept=sum(len(c) for c in cands),
                     seconds=share,
+                    cpu_seconds=cpu_share,
                     batch=len(chunk) * config.k,
                     votes=votes,
                     vote_count=count,
@@ -193,7 +197,9 @@ def run_orchestrated(
     policy = _policy(config, max_tokens)
     orch = Orchestrator(loaded, policy=policy)
     for q in questions:
+        cpu = time.process_time()
         res = orch.solve(q.question, policy=policy, seed=seed)
+        cpu_seconds = time.process_time() - cpu
         sink(
             _row(
                 config,
@@ -202,6 +208,7 @@ def run_orchestrated(
                 tokens=res.tokens_spent,
                 tokens_kept=res.tokens,
                 seconds=res.seconds,
+                cpu_seconds=cpu_seconds,
                 batch=1,
                 interventions=dict(res.interventions),
                 escalations=res.escalations,

@@ -45,8 +45,12 @@ def cost_text(entry: dict[str, Any]) -> str:
     cost = entry.get("cost")
     if not cost or not cost.get("n"):
         return "1×" if entry.get("baseline") == entry["config"] and entry["n"] else "–"
-    tok, sec = cost.get("tokens_ratio"), cost.get("seconds_ratio")
-    parts = [f"{tok:.2f}× tok" if tok is not None else "", f"{sec:.2f}× time" if sec is not None else ""]
+    tok, sec, cpu = cost.get("tokens_ratio"), cost.get("seconds_ratio"), cost.get("cpu_ratio")
+    parts = [
+        f"{tok:.2f}× tok" if tok is not None else "",
+        f"{sec:.2f}× time" if sec is not None else "",
+        f"{cpu:.2f}× CPU (n={cost['cpu_n']})" if cpu is not None else "",
+    ]
     return ", ".join(p for p in parts if p) + f" (n={cost['n']})"
 
 
@@ -68,7 +72,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         "restoration (acc)",
         "restoration (fid)",
         "tokens/q",
-        "s/q",
+        "s/q wall (CPU)",
         "cost vs plain greedy",
         "interventions",
         "status",
@@ -85,13 +89,20 @@ def markdown_table(summary: dict[str, Any]) -> str:
             restoration_text(e, "accuracy"),
             restoration_text(e, "fidelity"),
             f"{e['tokens_mean']:.0f}" if e["tokens_mean"] is not None else "–",
-            f"{e['seconds_mean']:.1f}" if e["seconds_mean"] is not None else "–",
+            _seconds(e),
             cost_text(e),
             fired,
             status_text(e),
         )
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _seconds(entry: dict[str, Any]) -> str:
+    if entry["seconds_mean"] is None:
+        return "–"
+    cpu = entry.get("cpu_seconds_mean")
+    return f"{entry['seconds_mean']:.1f}" + (f" ({cpu:.1f})" if cpu is not None else "")
 
 
 def write_reports(summary: dict[str, Any], out_dir: str | Path, *, plots: bool = True) -> list[Path]:
@@ -159,8 +170,8 @@ def plot_accuracy_vs_cost(summary: dict[str, Any], path: Path) -> Path:
             xytext=(5, 4),
             fontsize=7,
         )
-    ax.set_xscale("log")
-    ax.set_xlabel("generated tokens per question (log; rejected candidates and all chains included)")
+    ax.set_xlim(left=0)
+    ax.set_xlabel("generated tokens per question (rejected candidates and every chain included)")
     ax.set_ylabel("accuracy (Wilson 95%)")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"Accuracy against cost: {Path(summary['data']).name}", fontsize=10)

@@ -139,6 +139,7 @@ def summarize(
             "tokens_kept_mean": _mean([float(r.get("tokens_kept", r["tokens"])) for r in mine.values()]),
             "seconds_mean": _mean([float(r["seconds"]) for r in mine.values()]),
             "seconds_total": sum(float(r["seconds"]) for r in mine.values()),
+            "cpu_seconds_mean": _mean([float(r["cpu_seconds"]) for r in mine.values() if "cpu_seconds" in r]),
             "interventions": _interventions(mine.values()),
         }
         ref = reference_for(config, configs)
@@ -177,10 +178,15 @@ def _cost(mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> d
     tok_b = sum(float(base[q]["tokens"]) for q in shared)
     sec_m = sum(float(mine[q]["seconds"]) for q in shared)
     sec_b = sum(float(base[q]["seconds"]) for q in shared)
+    timed = [q for q in shared if "cpu_seconds" in mine[q] and "cpu_seconds" in base[q]]
+    cpu_m = sum(float(mine[q]["cpu_seconds"]) for q in timed)
+    cpu_b = sum(float(base[q]["cpu_seconds"]) for q in timed)
     return {
         "n": len(shared),
         "tokens_ratio": tok_m / tok_b if tok_b else None,
         "seconds_ratio": sec_m / sec_b if sec_b else None,
+        "cpu_ratio": cpu_m / cpu_b if cpu_b else None,  # process CPU time: not inflated by other jobs or pauses
+        "cpu_n": len(timed),
     }
 
 

@@ -194,7 +194,13 @@ def test_summary_on_a_hand_made_table() -> None:
     # fidelity on q0..q3: quantized 2/4 (q0, q1), orchestrated 2/4 (q0, q2) -> 0
     assert rest["fidelity"]["value"] == pytest.approx(0.0)
     assert (rest["gained"], rest["lost"]) == (1, 1)
-    assert o["cost"] == {"n": 4, "tokens_ratio": pytest.approx(1.5), "seconds_ratio": pytest.approx(1.5)}
+    assert o["cost"] == {
+        "n": 4,
+        "tokens_ratio": pytest.approx(1.5),
+        "seconds_ratio": pytest.approx(1.5),
+        "cpu_ratio": None,  # rows written without CPU time: no CPU ratio rather than a made-up one
+        "cpu_n": 0,
+    }
     assert o["interventions"] == {"escalate": 1, "resample": 3}
     assert o["accuracy"]["ci95"] == list(wilson(2, 4))
 
@@ -272,7 +278,9 @@ def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None
     assert all(len(r["votes"]) == 2 and r["tokens"] <= 8 for r in sc)
     orch = [r for r in rows if ":orchestrated:" in r["config"]]
     assert all(isinstance(r["interventions"], dict) and r["batch"] == 1 for r in orch)
-    assert all({"gold", "answer", "correct", "tokens", "seconds", "seed", "max_tokens"} <= r.keys() for r in rows)
+    keys = {"gold", "answer", "correct", "tokens", "seconds", "cpu_seconds", "seed", "max_tokens"}
+    assert all(keys <= r.keys() for r in rows)
+    assert summary["configs"][1]["cost"] is None and summary["configs"][2]["cost"]["cpu_n"] == 2
     for name in ("summary.json", "results.md", "accuracy_vs_cost.png", "fidelity.png"):
         assert (out / name).stat().st_size > 0, name
     assert (out / "accuracy_vs_cost.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
