@@ -208,6 +208,11 @@ CAVEATS = """\
   right where plain greedy on the same quantized model got them wrong, and the reverse; p is the exact
   two-sided sign test (McNemar) on those discordant questions. Restoration is *undefined* when the
   reference and the quantized model score the same on the shared questions: it is then printed as such.
+  Above 1 means the method beat the reference's *plain greedy* run: the orchestrator repairs slips the
+  full-precision model makes too, so it is not bounded by it.
+- **Token budget.** Plain answers stop after the budget of generated tokens; the orchestrator's budget
+  is on the tokens it keeps (its rejected candidates come on top and are counted as cost), so both
+  write answers of at most the same length.
 - **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain).
   Plain greedy and self-consistency run 8 rows per batch; the orchestrator runs one question at a time,
   so its wall-time ratio mixes the method's cost with the loss of batching (batch 8 decodes ~2.5× the
@@ -237,7 +242,10 @@ def _verdict(entry: dict[str, Any]) -> str:
     if p < 0.05:
         word = "helps" if gained > lost else "hurts"
         return f"**{word}** (gained {gained}, lost {lost} of {n}; sign test p = {p:.3f})"
-    return f"no significant difference (gained {gained}, lost {lost} of {n}; p = {p:.2f})"
+    if gained == lost:
+        return f"no difference (gained {gained}, lost {lost} of {n})"
+    lean = "helping" if gained > lost else "hurting"
+    return f"leans towards {lean}, not significant yet (gained {gained}, lost {lost} of {n}; p = {p:.2f})"
 
 
 def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
