@@ -185,7 +185,7 @@ class Orchestrator:
         if isinstance(spec, str) and spec.startswith("profile:"):
             from orchestrator.layer_choice import choose_layers
 
-            return list(choose_layers(n, spec))
+            return list(choose_layers(n, spec, k=policy.escalation.profile_layers))
         return resolve_layers(spec, n)
 
     def _precision_for(self, layers: list[int]) -> Any:

@@ -78,6 +78,15 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_TOP_K,
         help=f"reference tokens kept per position for KL; 0 = whole vocabulary (default {DEFAULT_TOP_K})",
     )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        metavar="LAYERS",
+        help="instead of profiling, compare escalation layer choices (repeat: 'middle:0.25', '3,7,11', "
+        "'profile:PATH') with those layers restored in the quantized model, on --data",
+    )
+    parser.add_argument("--profile-layers", type=int, default=4,
+                        help="layers a --compare profile:PATH takes (default 4)")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU)")
     parser.add_argument("--out", default="profile.json", help="profile file to write (default profile.json)")
@@ -90,6 +99,8 @@ def run_profile_command(args: argparse.Namespace) -> int:
     from orchestrator.profile import calibration_texts, run_profile
 
     texts = calibration_texts(args.data, limit=args.limit)
+    if args.compare:
+        return _compare(args, texts)
     profile = run_profile(args.model, quant=args.quant, texts=texts, max_tokens=args.max_tokens,
                           batch_size=args.batch_size, top_k=args.top_k, group_size=args.group_size,
                           device=args.device, dtype=args.dtype, progress=not args.no_progress)  # fmt: skip
@@ -98,6 +109,18 @@ def run_profile_command(args: argparse.Namespace) -> int:
         plot_profile(profile, args.plot)
     print(summary(profile))
     print(f"wrote {path} (a policy names it as layers: profile:{path})")
+    return 0
+
+
+def _compare(args: argparse.Namespace, texts: list[str]) -> int:
+    from orchestrator.layer_compare import compare_layer_choices
+
+    report = compare_layer_choices(args.model, quant=args.quant, choices={c: c for c in args.compare}, texts=texts,
+                                   profile_layers=args.profile_layers, max_tokens=args.max_tokens,
+                                   batch_size=args.batch_size, top_k=args.top_k, group_size=args.group_size,
+                                   device=args.device, dtype=args.dtype, progress=not args.no_progress)  # fmt: skip
+    print(report.table())
+    print(f"wrote {report.write(args.out)}")
     return 0
 
 

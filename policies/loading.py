@@ -144,10 +144,25 @@ def _from_mapping(
             raise PolicyError(f"policy {label!r}: extends: cycle through {base_ref!r}")
         base = _load_file(base_path, label=base_ref, search_dirs=search_dirs, seen=seen)
         data = _deep_merge(base.model_dump(), data)
+    if base_dir is not None:
+        _anchor_profile(data, base_dir)
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(format_validation_error(exc, label)) from None
+
+
+def _anchor_profile(data: dict[str, Any], base_dir: Path) -> None:
+    """A relative ``profile:PATH`` in a policy file means beside that file, when a file is there."""
+    escalation = data.get("escalation")
+    if not isinstance(escalation, dict):
+        return
+    layers = escalation.get("layers")
+    if not isinstance(layers, str) or not layers.startswith("profile:"):
+        return
+    path = Path(layers.removeprefix("profile:")).expanduser()
+    if not path.is_absolute() and (base_dir / path).is_file():
+        escalation["layers"] = f"profile:{(base_dir / path).resolve()}"
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -173,6 +173,12 @@ class EscalationConfig(_Section):
         default="middle:0.25",
         description="Layer indices, or 'all', 'middle:F', 'deep:F' (fraction 0 < F <= 1), 'profile:PATH'.",
     )
+    profile_layers: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="How many layers a 'profile:PATH' spec takes: the ones whose restoration helps most.",
+    )
     when: Literal["after_resample", "immediately"] = Field(
         default="after_resample",
         description="Escalate once re-sampling failed, or directly when a score is below escalate_threshold.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -253,3 +254,26 @@ def test_prompt_render_keeps_latex_braces() -> None:
     text = PromptConfig().render("What is 2+3?")
     assert text.startswith("What is 2+3?") and "\\boxed{}" in text
     assert PromptConfig(one_step_per_line=True).render("q").endswith("Write each step on a single line.")
+
+
+def test_profile_beside_policy_file_picks_its_top_layers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from orchestrator.api import Orchestrator
+
+    folder = tmp_path / "pol"
+    folder.mkdir()
+    scores = [0.9, 0.2, 0.5, 0.1, 0.8, 0.3, 0.7, 0.6]  # restore_kl: lower means restoring the layer helps more
+    layers = [{"index": i, "restore_kl": s} for i, s in enumerate(scores)]
+    (folder / "prof.json").write_text(json.dumps({"layers": layers}), encoding="utf-8")
+    (folder / "p.yaml").write_text(
+        "extends: arithmetic\nescalation: {layers: 'profile:prof.json', profile_layers: 3}\n", encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)  # the profile is found beside the policy, not in the working directory
+    policy = load_policy(folder / "p.yaml")
+    assert policy.escalation.layers == f"profile:{(folder / 'prof.json').resolve()}"
+    assert policy.confidence.accept_threshold == load_policy("arithmetic").confidence.accept_threshold
+    orch = Orchestrator(SimpleNamespace(model=SimpleNamespace(config=SimpleNamespace(num_hidden_layers=8))))
+    assert orch.escalation_layers(policy) == [1, 3, 5]
+    assert orch.escalation_layers(policy.model_copy(update={"escalation": policy.escalation.model_copy(
+        update={"profile_layers": 5})})) == [1, 2, 3, 5, 7]  # fmt: skip
