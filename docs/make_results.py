@@ -54,15 +54,51 @@ class Stage:
         return RESULTS / f"{self.suite}-{self.model.split('-')[-1]}"
 
 
+@dataclass(frozen=True)
+class ProfileStage:
+    """Profile ``model`` under ``quant`` (synthetic calibration text), then compare escalation layer
+    choices on held-out GSM8K text: the default slice against the profile's picks at the same count."""
+
+    name: str
+    model: str
+    quant: str
+
+    @property
+    def profile(self) -> Path:
+        return PROFILES / f"{self.model}-{self.quant}.json"
+
+    @property
+    def layers_report(self) -> Path:
+        return RESULTS / "layers" / f"{self.model}-{self.quant}.json"
+
+
+PROFILES = DOCS / "profiles"
+POLICIES = RESULTS / "policies"  # the arithmetic policy with a profile's layers (written by profile stages)
+DEFAULT_LAYERS = "middle:0.25"  # what the arithmetic policy inherits from default
+LAYER_TEXTS = 8  # held-out GSM8K questions (with worked answers) the layer choices are compared on
+
+
+def profiled_policy(model: str, quant: str) -> Path:
+    """The policy file naming the profile of ``model`` under ``quant`` (path relative to the repository)."""
+    return (POLICIES / f"{POLICY}-profiled-{model.split('-')[-1]}-{quant}.yaml").relative_to(ROOT)
+
+
 CORE = ("none:plain", "sim-nf4:plain", f"sim-nf4:orchestrated:{POLICY}")
 INT3 = ("rtn-int3:plain", f"rtn-int3:orchestrated:{POLICY}")
 SC = ("sim-nf4:sc4",)
 INT8 = ("sim-int8:plain",)  # the yardstick DESIGN.md asks for: fidelity of a model rounded to 8 bit
 
-PLAN = (
+PROFILED_05 = (f"sim-nf4:orchestrated:{profiled_policy(M05, 'sim-nf4')}",)
+
+PLAN: tuple[Stage | ProfileStage, ...] = (
     Stage("gsm8k-0.5b-core-20", "gsm8k", M05, 20, CORE),
+    ProfileStage("profile-0.5b-sim-nf4", M05, "sim-nf4"),
     Stage("gsm8k-0.5b-int3-sc-20", "gsm8k", M05, 20, CORE + INT3 + SC),
-    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + INT8),
+    ProfileStage("profile-0.5b-rtn-int3", M05, "rtn-int3"),
+    Stage("gsm8k-0.5b-profiled-20", "gsm8k", M05, 20, CORE + INT3 + SC + PROFILED_05),
+    ProfileStage("profile-1.5b-sim-nf4", M15, "sim-nf4"),
+    ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),
+    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + PROFILED_05 + INT8),
     Stage("synthetic-1.5b-60", "synthetic", M15, 60, CORE),
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
@@ -75,6 +111,8 @@ def targets() -> dict[Path, tuple[Stage, list[str], int]]:
     """Per output folder: a stage of it, every configuration the plan puts there, and the widest limit."""
     out: dict[Path, tuple[Stage, list[str], int]] = {}
     for st in PLAN:
+        if not isinstance(st, Stage):
+            continue
         _, configs, limit = out.get(st.out, (st, [], 0))
         configs = configs + [c for c in st.configs if c not in configs]
         out[st.out] = (st, configs, max(limit, st.limit))
@@ -92,13 +130,16 @@ def ensure_synthetic() -> Path:
     return SYNTH_FILE
 
 
-def run_stage(stage: Stage, gsm8k: Path, device: str, batch: int) -> None:
+def run_stage(stage: Stage | ProfileStage, gsm8k: Path, device: str, batch: int) -> None:
     import structlog
 
     from orchestrator.evaluate import run_eval
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     logging.getLogger("transformers").setLevel(logging.ERROR)
+    if isinstance(stage, ProfileStage):
+        run_profile_stage(stage, gsm8k, device)
+        return
     data = gsm8k if stage.suite == "gsm8k" else ensure_synthetic()
     run_eval(
         data,
@@ -113,15 +154,61 @@ def run_stage(stage: Stage, gsm8k: Path, device: str, batch: int) -> None:
     )
 
 
+def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
+    """Profile (unless its file exists), write the profiled policy, compare layer choices (unless done)."""
+    from orchestrator.layer_choice import choose_layers
+    from orchestrator.layer_compare import compare_layer_choices
+    from orchestrator.loading import load
+    from orchestrator.profile import calibration_texts, load_profile, run_profile
+    from orchestrator.profile_cli import plot_profile
+
+    loaded = None
+    if not stage.profile.is_file():
+        loaded = load(stage.model, quant="none", device=device, progress=False)
+        profile = run_profile(loaded, quant=stage.quant, progress=False)
+        profile.write_profile(stage.profile)
+        plot_profile(profile, stage.profile.with_suffix(".png"))
+    profile = load_profile(stage.profile)
+    n_layers = len(profile.layers)
+    count = len(choose_layers(n_layers, DEFAULT_LAYERS))
+    policy = ROOT / profiled_policy(stage.model, stage.quant)
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(
+        f"# {POLICY}, escalating to the {count} layers of {stage.model} most worth restoring under {stage.quant}\n"
+        f"# (the same number of layers as the default {DEFAULT_LAYERS}); written by docs/make_results.py\n"
+        f"extends: {POLICY}\n"
+        f'escalation:\n  layers: "profile:{os.path.relpath(stage.profile, policy.parent)}"\n'
+        f"  profile_layers: {count}\n",
+        encoding="utf-8",
+    )
+    if stage.layers_report.is_file():
+        return
+    by_quant = sorted(profile.layers, key=lambda s: (-s.quant_kl, s.index))
+    choices: dict[str, Any] = {
+        f"default {DEFAULT_LAYERS}": DEFAULT_LAYERS,
+        f"profile: top {count} to restore": profile.top_layers(count),
+        "profile: top 4 to restore": profile.top_layers(4),
+        f"profile: top {count} hurt by quantizing": sorted(s.index for s in by_quant[:count]),
+        f"deep:{count / n_layers:.2f}": f"deep:{count / n_layers}",
+    }
+    report = compare_layer_choices(
+        loaded or stage.model, quant=stage.quant, choices=choices, texts=calibration_texts(gsm8k, limit=LAYER_TEXTS),
+        device=device, progress=False,
+    )  # fmt: skip
+    report.write(stage.layers_report)
+
+
 def run_all(gsm8k: Path, device: str, batch: int, only: str | None) -> int:
     env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "TQDM_MININTERVAL": "60"}
     for stage in PLAN:
         if only and stage.name != only:
             continue
-        print(
-            f"== {time.strftime('%H:%M:%S')} stage {stage.name}: {len(stage.configs)} configs, {stage.limit} questions",
-            flush=True,
+        what = (
+            f"{len(stage.configs)} configs, {stage.limit} questions"
+            if isinstance(stage, Stage)
+            else f"profile and layer choices of {stage.model} under {stage.quant}"
         )
+        print(f"== {time.strftime('%H:%M:%S')} stage {stage.name}: {what}", flush=True)
         cmd = [
             sys.executable,
             __file__,
@@ -134,8 +221,8 @@ def run_all(gsm8k: Path, device: str, batch: int, only: str | None) -> int:
             "--batch",
             str(batch),
         ]
-        rc = subprocess.call(cmd, env=env)
-        report_rc = subprocess.call([sys.executable, __file__, "--report-only"], env=env)
+        rc = subprocess.call(cmd, env=env, cwd=ROOT)
+        report_rc = subprocess.call([sys.executable, __file__, "--report-only"], env=env, cwd=ROOT)
         if rc != 0:
             print(f"stage {stage.name} failed (exit {rc}); rerun to resume", flush=True)
             return rc
@@ -308,6 +395,80 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def layer_sections() -> list[str]:
+    """Per profiled model × quantization: the profile, layer choices on held-out text, and end to end."""
+    from orchestrator.profile import load_profile
+
+    parts = []
+    for st in PLAN:
+        if not isinstance(st, ProfileStage) or not st.profile.is_file():
+            continue
+        prof = load_profile(st.profile)
+        classes = ", ".join(
+            f"{name} {c.top1_flip_rate:.1%} of {c.tokens}" for name, c in prof.classes.items() if c.tokens
+        )
+        parts += [
+            f"### {st.model} under `{st.quant}`\n",
+            f"Profile `{st.profile.relative_to(ROOT)}`: {prof.n_texts} synthetic texts, {prof.n_tokens} predicted "
+            f"tokens, {prof.seconds / 60:.0f} min. Fully quantized: KL {prof.full_kl:.4f}, top-1 agreement "
+            f"{prof.top1_agreement:.1%}; top-1 flips by class of the predicted token: {classes}. Most worth "
+            f"restoring alone: layers {', '.join(map(str, prof.top_layers(6)))}.\n",
+            f"![per-layer sensitivity]({st.profile.with_suffix('.png').relative_to(DOCS)})\n",
+        ]
+        if st.layers_report.is_file():
+            parts += [_layer_table(st.layers_report), ""]
+        parts += _end_to_end(st)
+    return parts or ["No profile has finished yet.\n"]
+
+
+def _layer_table(path: Path) -> str:
+    import json
+
+    from orchestrator.layer_compare import ChoiceStats, LayerChoiceReport
+    from orchestrator.profile import ClassStats
+
+    data = json.loads(path.read_text(encoding="utf-8"))
+    choices = [
+        ChoiceStats(**{**c, "classes": {k: ClassStats(**v) for k, v in c["classes"].items()}})
+        for c in data.pop("choices")
+    ]
+    report = LayerChoiceReport(**data, choices=choices)
+    return (
+        f"Layer choices on {report.n_texts} held-out GSM8K questions with their worked answers, teacher-forced "
+        f"(`{path.relative_to(ROOT)}`): the quantized model with each set of layers restored, against the "
+        "reference.\n\n" + report.table()
+    )
+
+
+def _end_to_end(st: ProfileStage) -> list[str]:
+    """The orchestrator with the profile's layers against the default layers, paired on GSM8K questions."""
+    from orchestrator.eval_stats import sign_test
+    from orchestrator.evaluate import RESULTS_FILE, ResultStore
+
+    folder = RESULTS / f"gsm8k-{st.model.split('-')[-1]}"
+    if not (folder / RESULTS_FILE).is_file():
+        return []
+    rows = ResultStore(folder / RESULTS_FILE).rows.values()
+    default = {r["index"]: r for r in rows if r["config"] == f"{st.model}:{st.quant}:orchestrated:{POLICY}"}
+    profiled_id = f"{st.model}:{st.quant}:orchestrated:{profiled_policy(st.model, st.quant)}"
+    profiled = {r["index"]: r for r in rows if r["config"] == profiled_id}
+    shared = sorted(set(default) & set(profiled))
+    if not shared:
+        return [f"End to end: `{profiled_id}` has not run yet.\n"]
+    a = sum(bool(default[i]["correct"]) for i in shared)
+    b = sum(bool(profiled[i]["correct"]) for i in shared)
+    gained = sum(bool(profiled[i]["correct"]) and not default[i]["correct"] for i in shared)
+    lost = sum(bool(default[i]["correct"]) and not profiled[i]["correct"] for i in shared)
+    esc_a = sum(int(default[i].get("escalations") or 0) for i in shared)
+    esc_b = sum(int(profiled[i].get("escalations") or 0) for i in shared)
+    return [
+        f"End to end on the same {len(shared)} GSM8K questions, orchestrated with policy `{POLICY}`: default layers "
+        f"{a}/{len(shared)} correct, the profile's layers {b}/{len(shared)} (gained {gained}, lost {lost}; sign "
+        f"test p = {sign_test(gained, lost):.2f}). Escalation fired {esc_a} times with the default layers and "
+        f"{esc_b} with the profile's, so the layer choice can only matter on the few questions where it fired.\n"
+    ]
+
+
 def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
     """docs/results.md from the folder summaries: whatever is finished, with n and status everywhere."""
     from orchestrator.eval_report import markdown_table
@@ -349,6 +510,13 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
             f"![fidelity by configuration]({rel}/fidelity.png)",
             "",
         ]
+    parts += [
+        "## Which layers to escalate: profiles\n",
+        "`qslm profile` measured, per decoder layer, the KL to the reference when only that layer is quantized "
+        "and when only that layer is restored, on synthetic calibration text. The escalation layers are then "
+        "compared where they are used: several restored together, on held-out GSM8K text, at equal memory.\n",
+        *layer_sections(),
+    ]
     parts.append(CAVEATS)
     return "\n".join(parts)
 
@@ -362,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args(argv)
+    if args.gsm8k is not None:
+        args.gsm8k = args.gsm8k.resolve()
+    os.chdir(ROOT)  # configurations name policy files relative to the repository
     if args.report_only:
         print(f"wrote {write_report()}", flush=True)
         return 0
