@@ -272,3 +272,13 @@ def test_verify_mode_regenerates_only_after_the_first_disagreement() -> None:
     assert ("propose", {"n": 1, "temperature": 0.0, "escalated": True, "prefix": 3}) in stream.calls
     assert result.steps[0]["text"] == rewritten.text
     assert result.interventions == {"escalate": 1}
+
+
+def test_verify_only_corrects_without_resampling_or_escalating() -> None:
+    from policies import load_policy
+
+    result, stream = solve([[UNSURE_WRONG], [UNSURE_VAGUE], [FINAL_12]], load_policy("verify_only"))
+    assert result.steps[0]["text"] == "So 3 x 4 = 12 apples.\n"  # corrected in place, low confidence ignored
+    assert result.interventions == {"correct": 1}
+    assert all(call[1].get("n", 1) == 1 for call in stream.calls if call[0] == "propose")
+    assert result.answer == "12"

@@ -13,7 +13,7 @@ from orchestrator.errors import PolicyError
 from policies import Policy, dump_policy, list_policies, load_policy, policy_from_dict, resolve_layers
 from policies.schema import PromptConfig
 
-BUILTINS = ["algebra", "arithmetic", "default", "plain", "tutoring", "word_problems"]
+BUILTINS = ["algebra", "arithmetic", "default", "plain", "tutoring", "verify_only", "word_problems"]
 
 
 def write(tmp_path: Path, name: str, data: object) -> Path:
@@ -58,6 +58,7 @@ def test_plain_turns_every_intervention_off() -> None:
         ("word_problems", lambda p: p.steps.boundary == "newline" and p.resample.n_candidates == 4),
         ("algebra", lambda p: p.escalation.mode == "verify"),
         ("tutoring", lambda p: p.trace.keep_all_verdicts and p.repair.on_wrong == "flag"),
+        ("verify_only", lambda p: p.repair.on_wrong == "correct" and not p.resample.enabled),
     ],
 )
 def test_domain_defaults(name: str, check: object) -> None:
