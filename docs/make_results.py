@@ -89,16 +89,17 @@ SC = ("sim-nf4:sc4",)
 INT8 = ("sim-int8:plain",)  # the yardstick DESIGN.md asks for: fidelity of a model rounded to 8 bit
 
 PROFILED_05 = (f"sim-nf4:orchestrated:{profiled_policy(M05, 'sim-nf4')}",)
+VERIFY_ONLY = ("sim-nf4:orchestrated:verify_only",)  # the ablation: what the checkers alone buy back
 
 PLAN: tuple[Stage | ProfileStage, ...] = (
     Stage("gsm8k-0.5b-core-20", "gsm8k", M05, 20, CORE),
     ProfileStage("profile-0.5b-sim-nf4", M05, "sim-nf4"),
     Stage("gsm8k-0.5b-int3-sc-20", "gsm8k", M05, 20, CORE + INT3 + SC),
     ProfileStage("profile-0.5b-rtn-int3", M05, "rtn-int3"),
-    Stage("gsm8k-0.5b-profiled-20", "gsm8k", M05, 20, CORE + INT3 + SC + PROFILED_05),
+    Stage("gsm8k-0.5b-profiled-20", "gsm8k", M05, 20, CORE + INT3 + SC + VERIFY_ONLY + PROFILED_05),
     ProfileStage("profile-1.5b-sim-nf4", M15, "sim-nf4"),
     ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),
-    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + PROFILED_05 + INT8),
+    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + VERIFY_ONLY + PROFILED_05 + INT8),
     Stage("synthetic-1.5b-60", "synthetic", M15, 60, CORE),
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
@@ -335,6 +336,13 @@ def _verdict(entry: dict[str, Any]) -> str:
     return f"leans towards {lean}, not significant yet (gained {gained}, lost {lost} of {n}; p = {p:.2f})"
 
 
+def _label(e: dict[str, Any]) -> str:
+    """`quant` + method, with the policy's short name for orchestrated runs."""
+    if e["method"] == "orchestrated":
+        return f"`{e['quant']}` + orchestrator (`{Path(e['policy']).stem}`)"
+    return f"`{e['quant']}` + {e['method']}"
+
+
 def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
     """One line per method run on a quantized model: what it did against plain greedy on that model."""
     from orchestrator.eval_report import cost_text, pct, restoration_text
@@ -354,7 +362,7 @@ def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
             else "no shared questions yet"
         )
         lines.append(
-            f"- `{e['quant']}` + {e['method']}: {_verdict(e)}; {pair}; restoration on accuracy "
+            f"- {_label(e)}: {_verdict(e)}; {pair}; restoration on accuracy "
             f"{restoration_text(e, 'accuracy')}, on fidelity {restoration_text(e, 'fidelity')}; fidelity "
             f"{pct(e.get('fidelity'))} vs plain {pct(base.get('fidelity') if base else None)}; cost "
             f"{cost_text(e)}."
@@ -369,7 +377,7 @@ def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
         for e in summary["configs"]:
             if e["method"] != "orchestrated" or not e["n"]:
                 continue
-            lines.append(f"- {stage.suite}, {stage.model}, `{e['quant']}`: {_verdict(e)}.")
+            lines.append(f"- {stage.suite}, {stage.model}, {_label(e)}: {_verdict(e)}.")
     return lines or ["- no orchestrated configuration has finished a question yet."]
 
 
@@ -386,7 +394,7 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
             cost = e.get("cost") or {}
             tok = cost.get("tokens_ratio")
             lines.append(
-                f"- {stage.suite}, {stage.model}, `{e['quant']}`: accuracy {100 * acc['quantized']:.0f}% → "
+                f"- {stage.suite}, {stage.model}, {_label(e)}: accuracy {100 * acc['quantized']:.0f}% → "
                 f"{100 * acc['method']:.0f}% against {100 * acc['reference']:.0f}% at full precision "
                 f"(n = {rest['n']}): restoration {value}"
                 + (f", for {100 * (tok - 1):+.0f}% generated tokens" if tok else "")
@@ -482,7 +490,8 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "(the others show their n and *in progress*). `python docs/make_results.py --gsm8k PATH` runs or "
         "resumes the plan.\n",
         "## Where the orchestrator helps, and where it does not\n",
-        "Orchestrated (policy `arithmetic`) against plain greedy on the same quantized model, paired per question:\n",
+        "Orchestrated (policy `arithmetic`; `verify_only` is its checkers alone, `arithmetic-profiled-*` escalates to a "
+        "profile's layers) against plain greedy on the same quantized model, paired per question:\n",
         *headline(sections),
         "",
         "Where this project stands against the study quoted in the issue, whose step verification closed "
