@@ -23,6 +23,8 @@ _SUBCOMMANDS = (
      "add_eval_arguments", "run_eval_command"),
     ("profile", "per-layer and per-token-class sensitivity of a model to quantization", "orchestrator.profile_cli",
      "add_profile_arguments", "run_profile_command"),
+    ("calibrate", "set a policy's confidence thresholds from scored, checked greedy steps", "orchestrator.calibrate",
+     "add_calibrate_arguments", "run_calibrate_command"),
     ("serve", "serve solves over HTTP (one model per process)", "orchestrator.server_cli", "add_serve_arguments",
      "run_serve"),
 )  # fmt: skip
