@@ -72,10 +72,31 @@ class ProfileStage:
         return RESULTS / "layers" / f"{self.model}-{self.quant}.json"
 
 
+@dataclass(frozen=True)
+class CalibrateStage:
+    """Calibrate the policy's confidence thresholds for ``model`` under ``quant`` on GSM8K questions the
+    evaluation does not use; writes the report and a policy with the suggested thresholds."""
+
+    name: str
+    model: str
+    quant: str
+
+    @property
+    def report(self) -> Path:
+        return RESULTS / "calibration" / f"{self.model}-{self.quant}.json"
+
+
+CALIB_OFFSET, CALIB_N, CALIB_RATE = 200, 24, 0.15  # GSM8K questions 200..223; re-sample about 15% of steps
+
 PROFILES = DOCS / "profiles"
 POLICIES = RESULTS / "policies"  # the arithmetic policy with a profile's layers (written by profile stages)
 DEFAULT_LAYERS = "middle:0.25"  # what the arithmetic policy inherits from default
 LAYER_TEXTS = 8  # held-out GSM8K questions (with worked answers) the layer choices are compared on
+
+
+def calibrated_policy(model: str, quant: str) -> Path:
+    """The policy file with thresholds calibrated for ``model`` under ``quant`` (relative to the repository)."""
+    return (POLICIES / f"{POLICY}-calibrated-{model.split('-')[-1]}-{quant}.yaml").relative_to(ROOT)
 
 
 def profiled_policy(model: str, quant: str) -> Path:
@@ -90,16 +111,18 @@ INT8 = ("sim-int8:plain",)  # the yardstick DESIGN.md asks for: fidelity of a mo
 
 PROFILED_05 = (f"sim-nf4:orchestrated:{profiled_policy(M05, 'sim-nf4')}",)
 VERIFY_ONLY = ("sim-nf4:orchestrated:verify_only",)  # the ablation: what the checkers alone buy back
+CALIBRATED_05 = (f"sim-nf4:orchestrated:{calibrated_policy(M05, 'sim-nf4')}",)
 
-PLAN: tuple[Stage | ProfileStage, ...] = (
+PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     Stage("gsm8k-0.5b-core-20", "gsm8k", M05, 20, CORE),
     ProfileStage("profile-0.5b-sim-nf4", M05, "sim-nf4"),
     Stage("gsm8k-0.5b-int3-sc-20", "gsm8k", M05, 20, CORE + INT3 + SC),
     ProfileStage("profile-0.5b-rtn-int3", M05, "rtn-int3"),
-    Stage("gsm8k-0.5b-profiled-20", "gsm8k", M05, 20, CORE + INT3 + SC + VERIFY_ONLY + PROFILED_05),
+    CalibrateStage("calibrate-0.5b-sim-nf4", M05, "sim-nf4"),
+    Stage("gsm8k-0.5b-ablations-20", "gsm8k", M05, 20, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05),
     ProfileStage("profile-1.5b-sim-nf4", M15, "sim-nf4"),
     ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),
-    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + VERIFY_ONLY + PROFILED_05 + INT8),
+    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
     Stage("synthetic-1.5b-60", "synthetic", M15, 60, CORE),
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
@@ -131,7 +154,7 @@ def ensure_synthetic() -> Path:
     return SYNTH_FILE
 
 
-def run_stage(stage: Stage | ProfileStage, gsm8k: Path, device: str, batch: int) -> None:
+def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device: str, batch: int) -> None:
     import structlog
 
     from orchestrator.evaluate import run_eval
@@ -141,10 +164,14 @@ def run_stage(stage: Stage | ProfileStage, gsm8k: Path, device: str, batch: int)
     if isinstance(stage, ProfileStage):
         run_profile_stage(stage, gsm8k, device)
         return
+    if isinstance(stage, CalibrateStage):
+        run_calibrate_stage(stage, gsm8k, device, batch)
+        return
     data = gsm8k if stage.suite == "gsm8k" else ensure_synthetic()
+    configs = [c for c in stage.configs if _policy_ready(c)]
     run_eval(
         data,
-        stage.configs,
+        configs,
         stage.out,
         limit=stage.limit,
         seed=0,
@@ -153,6 +180,33 @@ def run_stage(stage: Stage | ProfileStage, gsm8k: Path, device: str, batch: int)
         device=device,
         reports=False,
     )
+
+
+def _policy_ready(config: str) -> bool:
+    """False (and said) for a configuration whose policy file an earlier stage has not written yet."""
+    policy = config.split(":", 3)[3] if config.count(":") >= 3 else ""
+    if policy.endswith(".yaml") and not (ROOT / policy).is_file():
+        print(f"skipping {config}: {policy} is written by a stage that has not finished", flush=True)
+        return False
+    return True
+
+
+def run_calibrate_stage(stage: CalibrateStage, gsm8k: Path, device: str, batch: int) -> None:
+    """Calibrate once (the report is kept); the policy file is rewritten from the report every time."""
+    import json
+
+    from orchestrator.calibrate import CalibrationReport, run_calibration
+
+    if not stage.report.is_file():
+        report = run_calibration(gsm8k, model=stage.model, quant=stage.quant, policy=POLICY, limit=CALIB_N,
+                                 offset=CALIB_OFFSET, batch=batch, max_tokens=MAX_TOKENS["gsm8k"],
+                                 target_rate=CALIB_RATE, device=device, progress=False)  # fmt: skip
+        stage.report.parent.mkdir(parents=True, exist_ok=True)
+        stage.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+    report = CalibrationReport(**json.loads(stage.report.read_text(encoding="utf-8")))
+    policy = ROOT / calibrated_policy(stage.model, stage.quant)
+    policy.parent.mkdir(parents=True, exist_ok=True)
+    policy.write_text(report.policy_yaml(), encoding="utf-8")
 
 
 def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
@@ -200,14 +254,17 @@ def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
 
 
 def run_all(gsm8k: Path, device: str, batch: int, only: str | None) -> int:
-    env = {**os.environ, "TRANSFORMERS_VERBOSITY": "error", "TQDM_MININTERVAL": "60"}
+    # PASSIVE: OpenMP threads sleep instead of spinning while they wait. On a CPU shared with other torch
+    # processes, spinning threads starve each other (a 2-core machine measured 18x slower decoding).
+    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "TRANSFORMERS_VERBOSITY": "error", "TQDM_MININTERVAL": "60"}
+    failed: list[str] = []
     for stage in PLAN:
         if only and stage.name != only:
             continue
         what = (
             f"{len(stage.configs)} configs, {stage.limit} questions"
             if isinstance(stage, Stage)
-            else f"profile and layer choices of {stage.model} under {stage.quant}"
+            else f"{type(stage).__name__} of {stage.model} under {stage.quant}"
         )
         print(f"== {time.strftime('%H:%M:%S')} stage {stage.name}: {what}", flush=True)
         cmd = [
@@ -224,11 +281,14 @@ def run_all(gsm8k: Path, device: str, batch: int, only: str | None) -> int:
         ]
         rc = subprocess.call(cmd, env=env, cwd=ROOT)
         report_rc = subprocess.call([sys.executable, __file__, "--report-only"], env=env, cwd=ROOT)
-        if rc != 0:
-            print(f"stage {stage.name} failed (exit {rc}); rerun to resume", flush=True)
-            return rc
+        if rc != 0:  # later stages do not depend on this one's rows: go on, and say so at the end
+            print(f"stage {stage.name} failed (exit {rc}); going on, rerun to resume it", flush=True)
+            failed.append(stage.name)
         if report_rc != 0:
             print("report rebuild failed (the results are kept)", flush=True)
+    if failed:
+        print(f"== {time.strftime('%H:%M:%S')} stages that failed: {', '.join(failed)}", flush=True)
+        return 1
     print(f"== {time.strftime('%H:%M:%S')} all stages done", flush=True)
     return 0
 
@@ -403,6 +463,34 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def calibration_sections() -> list[str]:
+    """Per calibrated model × quantization: does the step score find wrong steps, and the thresholds chosen."""
+    import json
+
+    from orchestrator.calibrate import CalibrationReport
+
+    parts = []
+    for st in PLAN:
+        if not isinstance(st, CalibrateStage) or not st.report.is_file():
+            continue
+        r = CalibrationReport(**json.loads(st.report.read_text(encoding="utf-8")))
+
+        def roc(x: float | None) -> str:
+            return "n/a" if x is None else f"{x:.2f}"
+
+        parts.append(
+            f"- {st.model} under `{st.quant}`, policy `{r.policy}`: plain greedy on GSM8K questions "
+            f"{CALIB_OFFSET}–{CALIB_OFFSET + r.n_questions - 1} (not evaluated), {r.n_steps} steps, accuracy "
+            f"{r.accuracy:.0%}. {r.wrong_claim_rate:.1%} of steps hold a wrong arithmetic claim. AUROC of the step "
+            f"score: {roc(r.auroc_wrong_claim)} for a wrong claim, {roc(r.auroc_wrong_answer)} for a step of a "
+            f"wrongly answered question (0.5 = no signal). The policy's accept_threshold {r.current_threshold:.2f} "
+            f"re-samples {r.current_rate:.0%} of steps; {r.accept_threshold:.3f} re-samples at most "
+            f"{r.target_rate:.0%} (`{calibrated_policy(st.model, st.quant)}`). "
+            f"`{st.report.relative_to(ROOT)}`"
+        )
+    return parts or ["- no calibration has finished yet."]
+
+
 def layer_sections() -> list[str]:
     """Per profiled model × quantization: the profile, layer choices on held-out text, and end to end."""
     from orchestrator.profile import load_profile
@@ -490,8 +578,9 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "(the others show their n and *in progress*). `python docs/make_results.py --gsm8k PATH` runs or "
         "resumes the plan.\n",
         "## Where the orchestrator helps, and where it does not\n",
-        "Orchestrated (policy `arithmetic`; `verify_only` is its checkers alone, `arithmetic-profiled-*` escalates to a "
-        "profile's layers) against plain greedy on the same quantized model, paired per question:\n",
+        "Orchestrated (policy `arithmetic`; `verify_only` is its checkers alone, `arithmetic-calibrated-*` re-samples "
+        "less, with a calibrated threshold, `arithmetic-profiled-*` escalates to a profile's layers) against plain "
+        "greedy on the same quantized model, paired per question:\n",
         *headline(sections),
         "",
         "Where this project stands against the study quoted in the issue, whose step verification closed "
@@ -520,6 +609,12 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
             "",
         ]
     parts += [
+        "## Confidence thresholds: `qslm calibrate`\n",
+        "How often the orchestrator re-samples is set by the policy's threshold on the step score, so most of "
+        "its cost is too. `qslm calibrate` scores and checks plain greedy steps and picks the threshold that "
+        "re-samples a chosen share of them; `arithmetic-calibrated-*` is `arithmetic` with that threshold.\n",
+        *calibration_sections(),
+        "",
         "## Which layers to escalate: profiles\n",
         "`qslm profile` measured, per decoder layer, the KL to the reference when only that layer is quantized "
         "and when only that layer is restored, on synthetic calibration text. The escalation layers are then "

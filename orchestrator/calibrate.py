@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -93,9 +94,14 @@ class CalibrationReport:
             f"# ({self.model} {self.quant}): about {self.target_rate:.0%} of steps re-sampled\n"
             f"extends: {self.policy}\n"
             f"confidence:\n"
-            f"  accept_threshold: {self.accept_threshold:.4f}\n"
-            f"  escalate_threshold: {self.escalate_threshold:.4f}\n"
+            f"  accept_threshold: {_down(self.accept_threshold)}\n"
+            f"  escalate_threshold: {_down(self.escalate_threshold)}\n"
         )
+
+
+def _down(x: float) -> str:
+    """Four decimals, rounded down: a rounded threshold never re-samples more steps than the exact one."""
+    return f"{math.floor(x * 10_000) / 10_000:.4f}"
 
 
 def auroc(low: Sequence[float], high: Sequence[float]) -> float | None:
