@@ -52,13 +52,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAIL
 
 
+def _stderr_logger(*_args: object) -> Any:
+    import structlog
+
+    return structlog.PrintLogger(sys.stderr)
+
+
 def _configure_logging(verbose: int) -> None:
     import structlog
 
     level = logging.WARNING - 10 * min(verbose, 2)
     structlog.configure(
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,  # sys.stderr as it is when logging, not when configured
     )
     if verbose < 2:  # transformers' own chatter (progress bars stay)
         logging.getLogger("transformers").setLevel(logging.ERROR)
