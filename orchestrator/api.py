@@ -16,7 +16,7 @@ from orchestrator.state import EventCallback, SolveContext, SolveState
 from orchestrator.stream import GeneratorStream, StepStream
 from orchestrator.trace import Trace
 from orchestrator.verdicts import resolve_verifiers
-from policies import Policy, load_policy, resolve_layers
+from policies import Policy, load_policy
 
 log = structlog.get_logger(__name__)
 
@@ -180,13 +180,10 @@ class Orchestrator:
         return cls(load(model, quant=quant, device=device, **load_kwargs), policy=policy)
 
     def escalation_layers(self, policy: Policy) -> list[int]:
-        spec = policy.escalation.layers
-        n = int(self.loaded.model.config.num_hidden_layers)
-        if isinstance(spec, str) and spec.startswith("profile:"):
-            from orchestrator.layer_choice import choose_layers
+        from orchestrator.layer_choice import choose_layers
 
-            return list(choose_layers(n, spec, k=policy.escalation.profile_layers))
-        return resolve_layers(spec, n)
+        n = int(self.loaded.model.config.num_hidden_layers)
+        return choose_layers(n, policy.escalation.layers, k=policy.escalation.profile_layers)
 
     def _precision_for(self, layers: list[int]) -> Any:
         from orchestrator.precision import LayerPrecision

@@ -312,6 +312,15 @@ class Policy(_Section):
         )
 
 
+def slice_count(fraction: float, num_layers: int) -> int:
+    """How many layers ``middle:F`` / ``deep:F`` name: ``ceil(F * num_layers)``, at least 1.
+
+    >>> slice_count(0.25, 26), slice_count(0.01, 24)
+    (7, 1)
+    """
+    return min(num_layers, max(1, math.ceil(fraction * num_layers - 1e-9)))
+
+
 def resolve_layers(spec: list[int] | str, num_layers: int) -> list[int]:
     """Layer indices named by ``escalation.layers`` for a model with ``num_layers`` decoder layers.
 
@@ -337,8 +346,7 @@ def resolve_layers(spec: list[int] | str, num_layers: int) -> list[int]:
         return list(range(num_layers))
     if match.group("path") is not None:
         raise ValueError(f"layer spec {spec!r} names a profile file; resolve it where files are read")
-    fraction = float(match.group("fraction"))
-    count = min(num_layers, max(1, math.ceil(fraction * num_layers - 1e-9)))
+    count = slice_count(float(match.group("fraction")), num_layers)
     if match.group("kind") == "deep":
         return list(range(num_layers - count, num_layers))
     start = (num_layers - count) // 2

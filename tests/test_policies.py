@@ -278,3 +278,11 @@ def test_profile_beside_policy_file_picks_its_top_layers(tmp_path: Path, monkeyp
     assert orch.escalation_layers(policy) == [1, 3, 5]
     assert orch.escalation_layers(policy.model_copy(update={"escalation": policy.escalation.model_copy(
         update={"profile_layers": 5})})) == [1, 2, 3, 5, 7]  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [1, 3, 7, 24, 26, 28])
+@pytest.mark.parametrize("spec", ["all", "middle:0.1", "middle:0.25", "middle:0.5", "deep:0.125", "deep:0.3", "deep:1"])
+def test_layer_choice_and_policy_resolution_name_the_same_layers(spec: str, n: int) -> None:
+    from orchestrator.layer_choice import choose_layers
+
+    assert choose_layers(n, spec) == resolve_layers(spec, n)
