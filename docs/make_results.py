@@ -206,7 +206,7 @@ def run_calibrate_stage(stage: CalibrateStage, gsm8k: Path, device: str, batch: 
     report = CalibrationReport(**json.loads(stage.report.read_text(encoding="utf-8")))
     policy = ROOT / calibrated_policy(stage.model, stage.quant)
     policy.parent.mkdir(parents=True, exist_ok=True)
-    policy.write_text(report.policy_yaml(), encoding="utf-8")
+    policy.write_text(report.policy_yaml(policy), encoding="utf-8")
 
 
 def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
@@ -480,12 +480,12 @@ def calibration_sections() -> list[str]:
 
         parts.append(
             f"- {st.model} under `{st.quant}`, policy `{r.policy}`: plain greedy on GSM8K questions "
-            f"{CALIB_OFFSET}–{CALIB_OFFSET + r.n_questions - 1} (not evaluated), {r.n_steps} steps, accuracy "
+            f"{r.offset}–{r.offset + r.n_questions - 1} (not evaluated), {r.n_steps} steps, accuracy "
             f"{r.accuracy:.0%}. {r.wrong_claim_rate:.1%} of steps hold a wrong arithmetic claim. AUROC of the step "
             f"score: {roc(r.auroc_wrong_claim)} for a wrong claim, {roc(r.auroc_wrong_answer)} for a step of a "
             f"wrongly answered question (0.5 = no signal). The policy's accept_threshold {r.current_threshold:.2f} "
-            f"re-samples {r.current_rate:.0%} of steps; {r.accept_threshold:.3f} re-samples at most "
-            f"{r.target_rate:.0%} (`{calibrated_policy(st.model, st.quant)}`). "
+            f"re-samples {r.current_rate:.0%} of these steps; {r.accept_threshold:.3f} re-samples "
+            f"{r.achieved_rate or 0:.0%} (target {r.target_rate:.0%}; `{calibrated_policy(st.model, st.quant)}`). "
             f"`{st.report.relative_to(ROOT)}`"
         )
     return parts or ["- no calibration has finished yet."]

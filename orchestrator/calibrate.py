@@ -20,9 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ class CalibrationReport:
     quantiles: dict[str, float] = field(default_factory=dict)
     by_rate: dict[str, float] = field(default_factory=dict)  # share of steps → threshold
     seconds: float = 0.0
+    achieved_rate: float | None = None  # share of steps accept_threshold re-samples (ties keep it under target)
+    policy_source: str = ""  # the name or file the policy came from (what a written policy extends)
+    data: str = ""
+    offset: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,17 +88,24 @@ class CalibrationReport:
                 f"the policy's accept_threshold {self.current_threshold:.3f} re-samples "
                 f"{self.current_rate:.1%} of steps",
                 f"threshold by share re-sampled: {rates}",
-                f"suggested for {self.target_rate:.0%}: accept_threshold {self.accept_threshold:.3f}, "
+                f"suggested for {self.target_rate:.0%}: accept_threshold {self.accept_threshold:.3f} "
+                f"(re-samples {self.achieved_rate or 0:.1%} of these steps), "
                 f"escalate_threshold {self.escalate_threshold:.3f}",
+                *(f"warning: {w}" for w in self.warnings),
             ]
         )
 
-    def policy_yaml(self) -> str:
-        """A policy extending the calibrated one with the suggested thresholds."""
+    def policy_yaml(self, dest: str | Path | None = None) -> str:
+        """A policy extending the calibrated one with the suggested thresholds, to be written at ``dest``
+        (a policy that came from a file is extended by its path, relative to ``dest``'s folder)."""
+        base = self.policy_source or self.policy
+        if Path(base).is_file():
+            folder = Path(dest).resolve().parent if dest is not None else Path.cwd()
+            base = os.path.relpath(Path(base).resolve(), folder)
         return (
             f"# {self.policy} with thresholds calibrated on {self.n_steps} steps of {self.n_questions} questions\n"
             f"# ({self.model} {self.quant}): about {self.target_rate:.0%} of steps re-sampled\n"
-            f"extends: {self.policy}\n"
+            f"extends: {json.dumps(base)}\n"
             f"confidence:\n"
             f"  accept_threshold: {_down(self.accept_threshold)}\n"
             f"  escalate_threshold: {_down(self.escalate_threshold)}\n"
@@ -153,21 +166,41 @@ def below(scores: Sequence[float], threshold: float) -> float:
     return sum(1 for s in scores if s < threshold) / len(scores) if scores else 0.0
 
 
-def summarize(steps: Sequence[ScoredStep], *, policy: Any, target_rate: float, model: str = "", quant: str = "",
-              n_questions: int | None = None, seconds: float = 0.0) -> CalibrationReport:  # fmt: skip
-    """Thresholds and separation figures from scored steps (no model needed)."""
+def _check_rate(target_rate: float) -> None:
     if not 0 < target_rate < 1:
         raise InputError(f"--target-rate is a share of steps in (0, 1), got {target_rate}")
+
+
+def summarize(steps: Sequence[ScoredStep], *, policy: Any, target_rate: float, model: str = "", quant: str = "",
+              answers: Mapping[int, bool] | None = None, seconds: float = 0.0) -> CalibrationReport:  # fmt: skip
+    """Thresholds and separation figures from scored steps (no model needed).
+
+    ``answers`` is every question's correctness (a question whose answer had no step still counts);
+    by default it is read from the steps.
+    """
+    _check_rate(target_rate)
     scores = [s.score for s in steps]
     if not scores:
         raise InputError("no steps to calibrate on: every answer was empty")
-    questions = {s.question: s.answer_correct for s in steps}
+    questions = dict(answers) if answers is not None else {s.question: s.answer_correct for s in steps}
     accept = threshold_for_rate(scores, target_rate)
     escalate = min(threshold_for_rate(scores, target_rate / 4), accept)
+    achieved = below(scores, accept)
+    warnings = []
+    if achieved < target_rate / 2:
+        warnings.append(f"tied scores: the suggested threshold re-samples {achieved:.1%} of steps, not "
+                        f"{target_rate:.0%}; calibrate on more questions")  # fmt: skip
+    if not policy.confidence.enabled:
+        warnings.append(f"policy {policy.name!r} has confidence monitoring off: thresholds do nothing until it is on")
+    if not policy.resample.enabled and not policy.escalation.enabled:
+        warnings.append(f"policy {policy.name!r} neither re-samples nor escalates: a low score changes nothing")
+    elif policy.escalation.when != "immediately":
+        warnings.append("escalate_threshold only acts with escalation.when: immediately")
     ordered = sorted(scores)
     return CalibrationReport(
-        model=model, quant=quant, policy=policy.name, n_questions=n_questions or len(questions), n_steps=len(steps),
+        model=model, quant=quant, policy=policy.name, n_questions=len(questions), n_steps=len(steps),
         accuracy=sum(questions.values()) / len(questions),
+        achieved_rate=achieved, warnings=warnings,
         wrong_claim_rate=sum(s.status == "wrong" for s in steps) / len(steps),
         auroc_wrong_claim=auroc([s.score for s in steps if s.status == "wrong"],
                                 [s.score for s in steps if s.status != "wrong"]),
@@ -190,8 +223,9 @@ def score_answers(
     batch: int = 8,
     max_tokens: int = 320,
     progress: bool = False,
-) -> list[ScoredStep]:
-    """Plain greedy answers to ``questions`` (EvalQuestion), cut into the policy's steps, scored and checked."""
+) -> tuple[list[ScoredStep], dict[int, bool]]:
+    """Plain greedy answers to ``questions`` (EvalQuestion), cut into steps where the orchestrator would cut
+    them, scored and checked; also every question's correctness (by ``EvalQuestion.index``)."""
     from tqdm import tqdm
 
     from orchestrator.confidence import score_step
@@ -208,6 +242,7 @@ def score_answers(
     gen = StepGenerator(loaded.model, loaded.tokenizer, boundary="none", stop_strings=policy.steps.stop_strings)
     sampling = Sampling(temperature=0.0, max_step_tokens=max_tokens)
     out: list[ScoredStep] = []
+    answers: dict[int, bool] = {}
     bar = tqdm(total=len(questions), desc="calibrate", unit="q", file=sys.stderr, disable=not progress)
     for start in range(0, len(questions), batch):
         chunk = questions[start : start + batch]
@@ -215,9 +250,10 @@ def score_answers(
                                  sampling=sampling)  # fmt: skip
         for q, res in zip(chunk, results, strict=True):
             right = answers_match(extract_answer(res.text, strategies=policy.final.answer_strategies), q.gold) is True
+            answers[q.index] = right
             previous: list[str] = []
             for whole in res.steps:
-                for k, step in enumerate(split_steps(whole, policy.steps.boundary)):
+                for k, step in enumerate(_cut(whole, policy.steps.boundary, split_steps)):
                     if not step.text.strip():
                         continue
                     verdicts = run_verifiers(verifiers, step.text, {"question": q.question, "previous": previous})
@@ -227,7 +263,14 @@ def score_answers(
                     previous.append(step.text)
         bar.update(len(chunk))
     bar.close()
-    return out
+    return out, answers
+
+
+def _cut(whole: Any, boundary: str, split_steps: Any) -> list[Any]:
+    """Steps as the orchestrator's generator ends them (it runs numbered items as blank-line steps)."""
+    if boundary == "none":
+        return [whole]
+    return list(split_steps(whole, "blank_line" if boundary in ("blank_line", "numbered_item") else "newline"))
 
 
 def run_calibration(
@@ -251,15 +294,21 @@ def run_calibration(
 
     if limit < 1 or offset < 0:
         raise InputError(f"--limit must be at least 1 and --offset at least 0, got {limit} and {offset}")
+    if batch < 1 or max_tokens < 1:
+        raise InputError(f"--batch and --max-tokens must be at least 1, got {batch} and {max_tokens}")
+    _check_rate(target_rate)
     pol = load_policy(policy)
     questions = load_questions(data, limit=offset + limit)[offset:]
     if not questions:
         raise InputError(f"{data} has no questions after the first {offset}")
     started = time.perf_counter()
     loaded = load(model, quant=quant, device=device, progress=progress)
-    steps = score_answers(loaded, pol, questions, batch=batch, max_tokens=max_tokens, progress=progress)
-    return summarize(steps, policy=pol, target_rate=target_rate, model=loaded.name, quant=quant,
-                     n_questions=len(questions), seconds=time.perf_counter() - started)  # fmt: skip
+    steps, answers = score_answers(loaded, pol, questions, batch=batch, max_tokens=max_tokens, progress=progress)
+    report = summarize(steps, policy=pol, target_rate=target_rate, model=loaded.name, quant=quant, answers=answers,
+                       seconds=time.perf_counter() - started)  # fmt: skip
+    report.policy_source = str(Path(policy).resolve()) if Path(policy).is_file() else policy
+    report.data, report.offset = str(data), offset
+    return report
 
 
 # ------------------------------------------------------------------------------------------------- CLI
@@ -288,18 +337,30 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
     """Run ``qslm calibrate``: print the summary, write the report (and the policy)."""
+    if (
+        args.write_policy
+        and Path(args.policy).is_file()
+        and Path(args.write_policy).resolve() == Path(args.policy).resolve()
+    ):
+        raise InputError(f"--write-policy {args.write_policy} is the policy being calibrated; write it elsewhere")
     report = run_calibration(args.data, model=args.model, quant=args.quant, policy=args.policy, limit=args.limit,
                              offset=args.offset, batch=args.batch, max_tokens=args.max_tokens,
                              target_rate=args.target_rate, device=args.device,
                              progress=not args.no_progress)  # fmt: skip
     print(report.summary())
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+    _write(out, json.dumps(report.to_dict(), indent=1) + "\n")
     print(f"wrote {out}")
     if args.write_policy:
         path = Path(args.write_policy)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(report.policy_yaml(), encoding="utf-8")
+        _write(path, report.policy_yaml(path))
         print(f"wrote {path} (use it as --policy {path})")
     return 0
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc}") from exc

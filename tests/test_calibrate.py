@@ -55,7 +55,8 @@ def test_summary_separates_and_suggests() -> None:
     assert report.auroc_wrong_claim == 1.0 and report.wrong_claim_rate == 0.01
     assert below([s.score for s in steps], report.accept_threshold) == 0.1
     assert report.escalate_threshold <= report.accept_threshold
-    assert report.current_rate == below([s.score for s in steps], 0.65)
+    assert report.current_rate == below([s.score for s in steps], load_policy("arithmetic").confidence.accept_threshold)
+    assert report.achieved_rate == 0.1 and report.warnings == ["escalate_threshold only acts with escalation.when: immediately"]
     with pytest.raises(InputError):
         summarize(steps, policy=load_policy("arithmetic"), target_rate=1.5)
     with pytest.raises(InputError):
@@ -89,3 +90,52 @@ def test_cli_bad_input_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFi
     assert main(["calibrate", str(data), "--offset", "5", "--no-progress"]) != 0
     err = capsys.readouterr().err
     assert "no questions after the first 5" in err and "Traceback" not in err
+
+
+def test_tied_scores_and_inert_policies_are_warned_about() -> None:
+    steps = [ScoredStep(q, 0, 0.9, "unknown", True) for q in range(20)]
+    report = summarize(steps, policy=load_policy("verify_only"), target_rate=0.15)
+    assert report.achieved_rate == 0.0
+    assert any("tied scores" in w for w in report.warnings)
+    assert any("monitoring off" in w for w in report.warnings)
+    assert "warning: tied scores" in report.summary()
+
+
+def test_answers_without_steps_count_in_the_accuracy() -> None:
+    steps = [ScoredStep(0, 0, 0.5, "correct", True)]
+    report = summarize(steps, policy=load_policy("arithmetic"), target_rate=0.5, answers={0: True, 1: False})
+    assert report.n_questions == 2 and report.accuracy == 0.5
+
+
+def test_a_policy_from_a_file_is_extended_by_its_path(tmp_path: Path) -> None:
+    mine = tmp_path / "pol" / "mine.yaml"
+    mine.parent.mkdir()
+    mine.write_text("extends: arithmetic\nresample: {n_candidates: 6}\n", encoding="utf-8")
+    steps = [ScoredStep(q, 0, q / 10, "correct", True) for q in range(10)]
+    report = summarize(steps, policy=load_policy(mine), target_rate=0.2)
+    report.policy_source = str(mine)
+    dest = tmp_path / "out" / "calibrated.yaml"
+    dest.parent.mkdir()
+    dest.write_text(report.policy_yaml(dest), encoding="utf-8")
+    calibrated = load_policy(dest)
+    assert calibrated.resample.n_candidates == 6  # from mine.yaml, found relative to the new file
+    assert calibrated.confidence.accept_threshold == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--target-rate", "1.5"], "--target-rate"),
+        (["--batch", "0"], "--batch"),
+        (["--max-tokens", "0"], "--max-tokens"),
+    ],
+)
+def test_bad_arguments_fail_before_any_model_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    data = tmp_path / "q.jsonl"
+    data.write_text('{"question": "1+1?", "answer": "#### 2"}\n', encoding="utf-8")
+    # the model does not exist: reaching the loader would fail with a different message
+    assert main(["calibrate", str(data), "--model", str(tmp_path / "no-model"), "--no-progress", *extra]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
