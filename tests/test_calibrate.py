@@ -56,7 +56,8 @@ def test_summary_separates_and_suggests() -> None:
     assert below([s.score for s in steps], report.accept_threshold) == 0.1
     assert report.escalate_threshold <= report.accept_threshold
     assert report.current_rate == below([s.score for s in steps], load_policy("arithmetic").confidence.accept_threshold)
-    assert report.achieved_rate == 0.1 and report.warnings == ["escalate_threshold only acts with escalation.when: immediately"]
+    assert report.achieved_rate == 0.1
+    assert report.warnings == ["escalate_threshold only acts with escalation.when: immediately"]
     with pytest.raises(InputError):
         summarize(steps, policy=load_policy("arithmetic"), target_rate=1.5)
     with pytest.raises(InputError):
