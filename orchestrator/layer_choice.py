@@ -80,7 +80,7 @@ class LayerProfile:
 
 def read_profile(path: str | Path) -> LayerProfile:
     """Read and validate a profile file; errors name the file and the bad entry."""
-    path = Path(path)
+    path = Path(path).expanduser()
     try:
         data: Any = json.loads(path.read_text())
     except FileNotFoundError as exc:

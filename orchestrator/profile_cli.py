@@ -89,7 +89,8 @@ def add_profile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layers a --compare profile:PATH takes (default 4)")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")
     parser.add_argument("--dtype", default=None, help="float32 | bfloat16 | float16 (default: float32 on CPU)")
-    parser.add_argument("--out", default="profile.json", help="profile file to write (default profile.json)")
+    parser.add_argument("--out", default=None,
+                        help="file to write (default profile.json; layer_choices.json with --compare)")  # fmt: skip
     parser.add_argument("--plot", default=None, help="PNG file for a bar chart (needs matplotlib)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -98,9 +99,11 @@ def run_profile_command(args: argparse.Namespace) -> int:
     """Run ``qslm profile``: profile, write the file (and plot), print a summary."""
     from orchestrator.profile import calibration_texts, run_profile
 
-    texts = calibration_texts(args.data, limit=args.limit)
     if args.compare:
-        return _compare(args, texts)
+        _check_compare(args)
+        return _compare(args, calibration_texts(args.data, limit=args.limit))
+    args.out = args.out or "profile.json"
+    texts = calibration_texts(args.data, limit=args.limit)
     profile = run_profile(args.model, quant=args.quant, texts=texts, max_tokens=args.max_tokens,
                           batch_size=args.batch_size, top_k=args.top_k, group_size=args.group_size,
                           device=args.device, dtype=args.dtype, progress=not args.no_progress)  # fmt: skip
@@ -110,6 +113,25 @@ def run_profile_command(args: argparse.Namespace) -> int:
     print(summary(profile))
     print(f"wrote {path} (a policy names it as layers: profile:{path})")
     return 0
+
+
+def _check_compare(args: argparse.Namespace) -> None:
+    """Refuse what would waste the run or overwrite a profile, before any model loads."""
+    from pathlib import Path
+
+    from orchestrator.errors import InputError
+
+    if args.plot:
+        raise InputError("--plot draws a profile; --compare writes a table and a JSON report instead")
+    if args.data is None:
+        raise InputError("--compare needs --data: text the profile did not see (the default synthetic suite is "
+                         "what profiles are measured on)")  # fmt: skip
+    if args.profile_layers < 1:
+        raise InputError(f"--profile-layers must be at least 1, got {args.profile_layers}")
+    args.out = args.out or "layer_choices.json"
+    named = [Path(c.removeprefix("profile:")).expanduser().resolve() for c in args.compare if c.startswith("profile:")]
+    if Path(args.out).resolve() in named:
+        raise InputError(f"--out {args.out} is a profile being compared; write the report elsewhere")
 
 
 def _compare(args: argparse.Namespace, texts: list[str]) -> int:

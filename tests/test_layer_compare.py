@@ -70,11 +70,38 @@ def test_cli_compare_writes_report(tmp_path: Path, capsys: pytest.CaptureFixture
     folder = save_tiny("qwen2", tmp_path / "q", layers=3)
     parser = argparse.ArgumentParser()
     profile_cli.add_profile_arguments(parser)
-    out = tmp_path / "c.json"
+    out, data = tmp_path / "c.json", tmp_path / "held_out.jsonl"
+    data.write_text(json.dumps({"question": "Ann has 3 pens and buys 4.", "answer": "3 + 4 = 7\n#### 7"}) + "\n")
     args = parser.parse_args(["--model", str(folder), "--quant", "rtn-int3", "--limit", "2", "--max-tokens", "24",
                               "--device", "cpu", "--out", str(out), "--no-progress", "--compare", "all",
-                              "--compare", "0,2"])  # fmt: skip
+                              "--compare", "0,2", "--data", str(data)])  # fmt: skip
     assert profile_cli.run_profile_command(args) == 0
-    data = json.loads(out.read_text())
-    assert [c["layers"] for c in data["choices"]] == [[0, 1, 2], [0, 2]]
+    report = json.loads(out.read_text())
+    assert [c["layers"] for c in report["choices"]] == [[0, 1, 2], [0, 2]] and report["n_texts"] == 1
     assert "| 0,2 | 0,2 |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--compare", "all"], "--compare needs --data"),
+        (["--compare", "all", "--data", "d.jsonl", "--plot", "p.png"], "--plot"),
+        (["--compare", "profile:p.json", "--data", "d.jsonl", "--out", "p.json"], "is a profile being compared"),
+        (["--compare", "profile:p.json", "--data", "d.jsonl", "--profile-layers", "0"], "--profile-layers"),
+    ],
+)
+def test_cli_compare_refuses_before_loading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    from orchestrator.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    import structlog
+
+    saved = structlog.get_config()
+    try:
+        assert main(["profile", "--model", str(tmp_path / "no-model"), "--no-progress", *extra]) != 0
+    finally:
+        structlog.configure(**saved)
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
