@@ -530,7 +530,8 @@ def _layer_table(path: Path) -> str:
     ]
     report = LayerChoiceReport(**data, choices=choices)
     return (
-        f"Layer choices on {report.n_texts} held-out GSM8K questions with their worked answers, teacher-forced "
+        f"Layer choices on {report.n_texts} GSM8K questions with their worked answers (text the profile did not see: "
+        f"it was measured on the synthetic suite), teacher-forced "
         f"(`{path.relative_to(ROOT)}`): the quantized model with each set of layers restored, against the "
         "reference.\n\n" + report.table()
     )
@@ -547,6 +548,8 @@ def _end_to_end(st: ProfileStage) -> list[str]:
     rows = ResultStore(folder / RESULTS_FILE).rows.values()
     default = {r["index"]: r for r in rows if r["config"] == f"{st.model}:{st.quant}:orchestrated:{POLICY}"}
     profiled_id = f"{st.model}:{st.quant}:orchestrated:{profiled_policy(st.model, st.quant)}"
+    if not any(isinstance(s, Stage) and profiled_id in s.configs for s in PLAN):
+        return []  # the plan measures this profile's layers on held-out text only
     profiled = {r["index"]: r for r in rows if r["config"] == profiled_id}
     shared = sorted(set(default) & set(profiled))
     if not shared:
