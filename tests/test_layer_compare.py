@@ -105,3 +105,23 @@ def test_cli_compare_refuses_before_loading(
         structlog.configure(**saved)
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_weights_are_put_back_when_a_pass_fails(loaded: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.profile import _Calibration
+
+    before = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
+    real = _Calibration.divergence
+    calls = {"n": 0}
+
+    def failing(self: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # after the model was quantized and a layer restored
+            raise RuntimeError("out of memory")
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(_Calibration, "divergence", failing)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        compare_layer_choices(loaded, quant=QUANT, choices={"x": [1, 2]}, **KW)
+    after = loaded.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
