@@ -86,7 +86,9 @@ class CalibrateStage:
         return RESULTS / "calibration" / f"{self.model}-{self.quant}.json"
 
 
-CALIB_OFFSET, CALIB_N, CALIB_RATE = 200, 24, 0.15  # GSM8K questions 200..223; re-sample about 15% of steps
+# GSM8K questions 200..223. The arithmetic policy's own threshold already re-samples ~16% of the 0.5B's
+# greedy steps under sim-nf4 (measured), so the calibrated variant asks for a third of that: the cost ablation.
+CALIB_OFFSET, CALIB_N, CALIB_RATE = 200, 24, 0.05
 
 PROFILES = DOCS / "profiles"
 POLICIES = RESULTS / "policies"  # the arithmetic policy with a profile's layers (written by profile stages)
@@ -197,13 +199,20 @@ def run_calibrate_stage(stage: CalibrateStage, gsm8k: Path, device: str, batch: 
 
     from orchestrator.calibrate import CalibrationReport, run_calibration
 
-    if not stage.report.is_file():
+    report = None
+    if stage.report.is_file():
+        report = CalibrationReport(**json.loads(stage.report.read_text(encoding="utf-8")))
+        if (report.offset, report.n_questions) != (CALIB_OFFSET, CALIB_N) or not report.scores:
+            report = None  # measured on other questions, or without the scores to re-derive thresholds
+    if report is None:
         report = run_calibration(gsm8k, model=stage.model, quant=stage.quant, policy=POLICY, limit=CALIB_N,
                                  offset=CALIB_OFFSET, batch=batch, max_tokens=MAX_TOKENS["gsm8k"],
                                  target_rate=CALIB_RATE, device=device, progress=False)  # fmt: skip
-        stage.report.parent.mkdir(parents=True, exist_ok=True)
-        stage.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
-    report = CalibrationReport(**json.loads(stage.report.read_text(encoding="utf-8")))
+        report.data = gsm8k.name
+    if report.target_rate != CALIB_RATE:
+        report = report.retarget(CALIB_RATE)
+    stage.report.parent.mkdir(parents=True, exist_ok=True)
+    stage.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
     policy = ROOT / calibrated_policy(stage.model, stage.quant)
     policy.parent.mkdir(parents=True, exist_ok=True)
     policy.write_text(report.policy_yaml(policy), encoding="utf-8")

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +70,17 @@ class CalibrationReport:
     data: str = ""
     offset: int = 0
     warnings: list[str] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)  # every step's score, sorted: thresholds for any rate
+
+    def retarget(self, target_rate: float) -> CalibrationReport:
+        """The same measurement with thresholds for another share of steps (no model run)."""
+        _check_rate(target_rate)
+        if not self.scores:
+            raise InputError("this calibration report holds no step scores; run qslm calibrate again")
+        accept, escalate, achieved = _thresholds(self.scores, target_rate)
+        warnings = [w for w in self.warnings if not w.startswith("tied scores")] + _tie_warning(achieved, target_rate)
+        return replace(self, target_rate=target_rate, accept_threshold=accept, escalate_threshold=escalate,
+                       achieved_rate=achieved, warnings=warnings)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -171,6 +182,19 @@ def _check_rate(target_rate: float) -> None:
         raise InputError(f"--target-rate is a share of steps in (0, 1), got {target_rate}")
 
 
+def _thresholds(scores: Sequence[float], target_rate: float) -> tuple[float, float, float]:
+    """accept_threshold for ``target_rate``, escalate_threshold for a quarter of it, and the rate achieved."""
+    accept = threshold_for_rate(scores, target_rate)
+    return accept, min(threshold_for_rate(scores, target_rate / 4), accept), below(scores, accept)
+
+
+def _tie_warning(achieved: float, target_rate: float) -> list[str]:
+    if achieved >= target_rate / 2:
+        return []
+    return [f"tied scores: the suggested threshold re-samples {achieved:.1%} of steps, not {target_rate:.0%}; "
+            "calibrate on more questions"]  # fmt: skip
+
+
 def summarize(steps: Sequence[ScoredStep], *, policy: Any, target_rate: float, model: str = "", quant: str = "",
               answers: Mapping[int, bool] | None = None, seconds: float = 0.0) -> CalibrationReport:  # fmt: skip
     """Thresholds and separation figures from scored steps (no model needed).
@@ -183,13 +207,8 @@ def summarize(steps: Sequence[ScoredStep], *, policy: Any, target_rate: float, m
     if not scores:
         raise InputError("no steps to calibrate on: every answer was empty")
     questions = dict(answers) if answers is not None else {s.question: s.answer_correct for s in steps}
-    accept = threshold_for_rate(scores, target_rate)
-    escalate = min(threshold_for_rate(scores, target_rate / 4), accept)
-    achieved = below(scores, accept)
-    warnings = []
-    if achieved < target_rate / 2:
-        warnings.append(f"tied scores: the suggested threshold re-samples {achieved:.1%} of steps, not "
-                        f"{target_rate:.0%}; calibrate on more questions")  # fmt: skip
+    accept, escalate, achieved = _thresholds(scores, target_rate)
+    warnings = _tie_warning(achieved, target_rate)
     if not policy.confidence.enabled:
         warnings.append(f"policy {policy.name!r} has confidence monitoring off: thresholds do nothing until it is on")
     if not policy.resample.enabled and not policy.escalation.enabled:
@@ -210,7 +229,7 @@ def summarize(steps: Sequence[ScoredStep], *, policy: Any, target_rate: float, m
         current_rate=below(scores, policy.confidence.accept_threshold),
         target_rate=target_rate, accept_threshold=accept, escalate_threshold=escalate,
         quantiles={f"{q:.2f}": ordered[min(len(ordered) - 1, int(q * len(ordered)))] for q in (0.05, 0.1, 0.25, 0.5)},
-        by_rate={f"{r}": threshold_for_rate(scores, r) for r in RATES},
+        by_rate={f"{r}": threshold_for_rate(scores, r) for r in RATES}, scores=[round(x, 6) for x in ordered],
         seconds=round(seconds, 2),
     )  # fmt: skip
 

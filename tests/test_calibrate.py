@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.calibrate import ScoredStep, auroc, below, summarize, threshold_for_rate
+from orchestrator.calibrate import CalibrationReport, ScoredStep, auroc, below, summarize, threshold_for_rate
 from orchestrator.cli import main
 from orchestrator.errors import InputError
 from policies import load_policy
@@ -140,3 +140,15 @@ def test_bad_arguments_fail_before_any_model_loads(
     assert main(["calibrate", str(data), "--model", str(tmp_path / "no-model"), "--no-progress", *extra]) != 0
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_retarget_recomputes_thresholds_without_a_model() -> None:
+    steps = [ScoredStep(q, k, (q * 10 + k) / 100, "correct", True) for q in range(10) for k in range(10)]
+    report = summarize(steps, policy=load_policy("arithmetic"), target_rate=0.15)
+    again = CalibrationReport(**json.loads(json.dumps(report.to_dict())))  # what a report file holds
+    lower = again.retarget(0.05)
+    assert lower.accept_threshold == pytest.approx(0.05) and lower.achieved_rate == 0.05
+    assert lower.escalate_threshold <= lower.accept_threshold and lower.target_rate == 0.05
+    assert again.retarget(0.15).accept_threshold == pytest.approx(report.accept_threshold)
+    with pytest.raises(InputError, match="no step scores"):
+        CalibrationReport(**{**report.to_dict(), "scores": []}).retarget(0.1)
