@@ -16,6 +16,18 @@ COST_PLOT = "accuracy_vs_cost.png"
 FIDELITY_PLOT = "fidelity.png"
 
 
+def config_label(config: str) -> str:
+    """A configuration as people read it: a policy given as a file shows as its name.
+
+    >>> config_label("m:sim-nf4:orchestrated:docs/policies/strict.yaml")
+    'm:sim-nf4:orchestrated:strict'
+    """
+    parts = config.split(":", 3)
+    if len(parts) == 4 and parts[3].endswith((".yaml", ".yml")):
+        parts[3] = parts[3].replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    return ":".join(parts)
+
+
 def pct(rate: dict[str, Any] | None) -> str:
     """``45.0% [33.1–57.5]`` from a rate entry (k, n, rate, ci95); a dash when there is nothing.
 
@@ -82,7 +94,7 @@ def markdown_table(summary: dict[str, Any]) -> str:
         fired = ", ".join(f"{k} {v}" for k, v in e["interventions"].items()) or "–"
         fid = "(reference)" if e.get("reference") == e["config"] else pct(e.get("fidelity"))
         cells = (
-            f"`{e['config']}`",
+            f"`{config_label(e['config'])}`",
             str(e["n"]),
             pct(e["accuracy"]),
             fid,
@@ -199,7 +211,7 @@ def plot_fidelity(summary: dict[str, Any], path: Path) -> Path:
         ax.barh(i, f["rate"], color=f"C{i % 10}", alpha=0.75)
         ax.errorbar(f["rate"], i, xerr=_err(f["rate"], lo, hi), fmt="none", ecolor="k", capsize=3)
         ax.text(1.01, i, f"{f['k']}/{f['n']}", va="center", fontsize=7)
-    ax.set_yticks(range(len(entries)), [e["config"] for e in entries], fontsize=7)
+    ax.set_yticks(range(len(entries)), [config_label(e["config"]) for e in entries], fontsize=7)
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("answers agreeing with the reference (Wilson 95%)")
     ax.set_title(f"Fidelity: {Path(summary['data']).name}", fontsize=10)
