@@ -337,7 +337,9 @@ def add_calibrate_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``qslm calibrate``."""
     from orchestrator.catalog import DEFAULT_MODEL
 
-    parser.add_argument("data", help="GSM8K- or MATH-format JSONL with gold answers")
+    parser.add_argument("data", nargs="?", help="GSM8K- or MATH-format JSONL with gold answers")
+    parser.add_argument("--from-report", default=None, metavar="JSON",
+                        help="re-derive thresholds for --target-rate from an earlier report (no model)")  # fmt: skip
     parser.add_argument(
         "--model", default=DEFAULT_MODEL, help=f"catalog name, folder or .gguf (default {DEFAULT_MODEL})"
     )
@@ -362,10 +364,15 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
         and Path(args.write_policy).resolve() == Path(args.policy).resolve()
     ):
         raise InputError(f"--write-policy {args.write_policy} is the policy being calibrated; write it elsewhere")
-    report = run_calibration(args.data, model=args.model, quant=args.quant, policy=args.policy, limit=args.limit,
-                             offset=args.offset, batch=args.batch, max_tokens=args.max_tokens,
-                             target_rate=args.target_rate, device=args.device,
-                             progress=not args.no_progress)  # fmt: skip
+    if args.from_report:
+        report = load_report(args.from_report).retarget(args.target_rate)
+    elif args.data is None:
+        raise InputError("name the questions to calibrate on (DATA.jsonl), or an earlier report (--from-report)")
+    else:
+        report = run_calibration(args.data, model=args.model, quant=args.quant, policy=args.policy, limit=args.limit,
+                                 offset=args.offset, batch=args.batch, max_tokens=args.max_tokens,
+                                 target_rate=args.target_rate, device=args.device,
+                                 progress=not args.no_progress)  # fmt: skip
     print(report.summary())
     out = Path(args.out)
     _write(out, json.dumps(report.to_dict(), indent=1) + "\n")
@@ -375,6 +382,15 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
         _write(path, report.policy_yaml(path))
         print(f"wrote {path} (use it as --policy {path})")
     return 0
+
+
+def load_report(path: str | Path) -> CalibrationReport:
+    """Read a report written by ``qslm calibrate``; a clear error for anything else."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        return CalibrationReport(**data)
+    except (OSError, ValueError, TypeError) as exc:
+        raise InputError(f"{path} is not a report written by qslm calibrate: {exc}") from None
 
 
 def _write(path: Path, text: str) -> None:

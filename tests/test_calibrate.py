@@ -152,3 +152,19 @@ def test_retarget_recomputes_thresholds_without_a_model() -> None:
     assert again.retarget(0.15).accept_threshold == pytest.approx(report.accept_threshold)
     with pytest.raises(InputError, match="no step scores"):
         CalibrationReport(**{**report.to_dict(), "scores": []}).retarget(0.1)
+
+
+def test_cli_retargets_an_earlier_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    steps = [ScoredStep(q, 0, q / 20, "correct", True) for q in range(20)]
+    first = tmp_path / "first.json"
+    first.write_text(json.dumps(summarize(steps, policy=load_policy("arithmetic"), target_rate=0.5).to_dict()))
+    out, pol = tmp_path / "second.json", tmp_path / "p.yaml"
+    assert main(["calibrate", "--from-report", str(first), "--target-rate", "0.1", "--out", str(out),
+                 "--write-policy", str(pol)]) == 0  # fmt: skip
+    assert json.loads(out.read_text())["accept_threshold"] == pytest.approx(0.1)
+    assert load_policy(pol).confidence.accept_threshold == pytest.approx(0.1)
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    assert main(["calibrate", "--from-report", str(tmp_path / "bad.json")]) != 0
+    assert main(["calibrate"]) != 0
+    err = capsys.readouterr().err
+    assert "not a report written by qslm calibrate" in err and "DATA.jsonl" in err and "Traceback" not in err
