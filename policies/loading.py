@@ -145,14 +145,14 @@ def _from_mapping(
         base = _load_file(base_path, label=base_ref, search_dirs=search_dirs, seen=seen)
         data = _deep_merge(base.model_dump(), data)
     if base_dir is not None:
-        _anchor_profile(data, base_dir)
+        _anchor_profile(data, base_dir, label)
     try:
         return Policy.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(format_validation_error(exc, label)) from None
 
 
-def _anchor_profile(data: dict[str, Any], base_dir: Path) -> None:
+def _anchor_profile(data: dict[str, Any], base_dir: Path, label: str) -> None:
     """A relative ``profile:PATH`` in a policy file means beside that file, when a file is there."""
     escalation = data.get("escalation")
     if not isinstance(escalation, dict):
@@ -163,6 +163,11 @@ def _anchor_profile(data: dict[str, Any], base_dir: Path) -> None:
     path = Path(layers.removeprefix("profile:")).expanduser()
     if not path.is_absolute() and (base_dir / path).is_file():
         escalation["layers"] = f"profile:{(base_dir / path).resolve()}"
+    elif not path.is_file():
+        raise PolicyError(
+            f"policy {label!r}: escalation.layers names the profile {str(path)!r}, which is not there (looked "
+            f"beside the policy, in {str(base_dir)!r}, and in the working directory)"
+        )
 
 
 def _deep_merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -286,3 +286,10 @@ def test_layer_choice_and_policy_resolution_name_the_same_layers(spec: str, n: i
     from orchestrator.layer_choice import choose_layers
 
     assert choose_layers(n, spec) == resolve_layers(spec, n)
+
+
+def test_a_policy_file_naming_a_missing_profile_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "p.yaml").write_text("escalation: {layers: 'profile:gone.json'}\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"names the profile 'gone\.json', which is not there"):
+        load_policy(tmp_path / "p.yaml")
