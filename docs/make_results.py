@@ -111,7 +111,10 @@ INT3 = ("rtn-int3:plain", f"rtn-int3:orchestrated:{POLICY}")
 SC = ("sim-nf4:sc4",)
 INT8 = ("sim-int8:plain",)  # the yardstick DESIGN.md asks for: fidelity of a model rounded to 8 bit
 
-PROFILED_05 = (f"sim-nf4:orchestrated:{profiled_policy(M05, 'sim-nf4')}",)
+PROFILED_05 = (
+    f"sim-nf4:orchestrated:{profiled_policy(M05, 'sim-nf4')}",
+    f"rtn-int3:orchestrated:{profiled_policy(M05, 'rtn-int3')}",  # where the profile's layers differ most
+)
 VERIFY_ONLY = ("sim-nf4:orchestrated:verify_only",)  # the ablation: what the checkers alone buy back
 CALIBRATED_05 = (f"sim-nf4:orchestrated:{calibrated_policy(M05, 'sim-nf4')}",)
 
