@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import InputError
-from policies.schema import slice_count
+from policies.schema import slice_layers
 
 DEFAULT_PROFILE_K = 4  # layers taken from a profile when k is not given
 _SLICES = ("middle", "deep", "shallow")
@@ -141,9 +141,7 @@ def _from_string(n_layers: int, spec: str, k: int | None) -> list[int]:
             raise InputError(f"{head}:F needs a fraction in (0, 1], got {tail!r}") from None
         if not 0 < fraction <= 1:
             raise InputError(f"{head}:F needs a fraction in (0, 1], got {fraction}")
-        count = slice_count(fraction, n_layers)  # the count a policy's escalation uses
-        start = {"shallow": 0, "deep": n_layers - count, "middle": (n_layers - count) // 2}[head]
-        return list(range(start, start + count))
+        return slice_layers(head, fraction, n_layers)  # the layers a policy's escalation uses
     parts = [p.strip() for p in spec.split(",") if p.strip()]
     if not parts or not all(p.lstrip("-").isdigit() for p in parts):
         raise InputError(f"layer spec must be {_SPEC_HELP}; got {spec!r}")

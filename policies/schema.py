@@ -312,13 +312,16 @@ class Policy(_Section):
         )
 
 
-def slice_count(fraction: float, num_layers: int) -> int:
-    """How many layers ``middle:F`` / ``deep:F`` name: ``ceil(F * num_layers)``, at least 1.
+def slice_layers(kind: str, fraction: float, num_layers: int) -> list[int]:
+    """The layers ``KIND:F`` names: ``ceil(F * num_layers)`` of them (at least 1), the first ones
+    (``shallow``), the last ones (``deep``) or centred on the middle (``middle``).
 
-    >>> slice_count(0.25, 26), slice_count(0.01, 24)
-    (7, 1)
+    >>> slice_layers("middle", 0.25, 26), slice_layers("deep", 0.01, 24)
+    ([9, 10, 11, 12, 13, 14, 15], [23])
     """
-    return min(num_layers, max(1, math.ceil(fraction * num_layers - 1e-9)))
+    count = min(num_layers, max(1, math.ceil(fraction * num_layers - 1e-9)))
+    start = {"shallow": 0, "deep": num_layers - count, "middle": (num_layers - count) // 2}[kind]
+    return list(range(start, start + count))
 
 
 def resolve_layers(spec: list[int] | str, num_layers: int) -> list[int]:
@@ -346,8 +349,4 @@ def resolve_layers(spec: list[int] | str, num_layers: int) -> list[int]:
         return list(range(num_layers))
     if match.group("path") is not None:
         raise ValueError(f"layer spec {spec!r} names a profile file; resolve it where files are read")
-    count = slice_count(float(match.group("fraction")), num_layers)
-    if match.group("kind") == "deep":
-        return list(range(num_layers - count, num_layers))
-    start = (num_layers - count) // 2
-    return list(range(start, start + count))
+    return slice_layers(match.group("kind"), float(match.group("fraction")), num_layers)
