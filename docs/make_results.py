@@ -198,13 +198,12 @@ def _policy_ready(config: str) -> bool:
 
 def run_calibrate_stage(stage: CalibrateStage, gsm8k: Path, device: str, batch: int) -> None:
     """Calibrate once (the report is kept); the policy file is rewritten from the report every time."""
-    import json
-
-    from orchestrator.calibrate import CalibrationReport, run_calibration
+    from orchestrator.calibrate import load_report, run_calibration
+    from orchestrator.files import write_json, write_text
 
     report = None
     if stage.report.is_file():
-        report = CalibrationReport(**json.loads(stage.report.read_text(encoding="utf-8")))
+        report = load_report(stage.report)
         if (report.offset, report.n_questions) != (CALIB_OFFSET, CALIB_N) or not report.scores:
             report = None  # measured on other questions, or without the scores to re-derive thresholds
     if report is None:
@@ -214,15 +213,14 @@ def run_calibrate_stage(stage: CalibrateStage, gsm8k: Path, device: str, batch: 
         report.data = gsm8k.name
     if report.target_rate != CALIB_RATE:
         report = report.retarget(CALIB_RATE)
-    stage.report.parent.mkdir(parents=True, exist_ok=True)
-    stage.report.write_text(json.dumps(report.to_dict(), indent=1) + "\n", encoding="utf-8")
+    write_json(stage.report, report.to_dict())
     policy = ROOT / calibrated_policy(stage.model, stage.quant)
-    policy.parent.mkdir(parents=True, exist_ok=True)
-    policy.write_text(report.policy_yaml(policy), encoding="utf-8")
+    write_text(policy, report.policy_yaml(policy))
 
 
 def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
     """Profile (unless its file exists), write the profiled policy, compare layer choices (unless done)."""
+    from orchestrator.files import write_text
     from orchestrator.layer_choice import choose_layers
     from orchestrator.layer_compare import compare_layer_choices
     from orchestrator.loading import load
@@ -239,14 +237,13 @@ def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
     n_layers = len(profile.layers)
     count = len(choose_layers(n_layers, DEFAULT_LAYERS))
     policy = ROOT / profiled_policy(stage.model, stage.quant)
-    policy.parent.mkdir(parents=True, exist_ok=True)
-    policy.write_text(
+    write_text(
+        policy,
         f"# {POLICY}, escalating to the {count} layers of {stage.model} most worth restoring under {stage.quant}\n"
         f"# (the same number of layers as the default {DEFAULT_LAYERS}); written by docs/make_results.py\n"
         f"extends: {POLICY}\n"
         f'escalation:\n  layers: "profile:{os.path.relpath(stage.profile, policy.parent)}"\n'
         f"  profile_layers: {count}\n",
-        encoding="utf-8",
     )
     if stage.layers_report.is_file():
         return
@@ -477,15 +474,13 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
 
 def calibration_sections() -> list[str]:
     """Per calibrated model × quantization: does the step score find wrong steps, and the thresholds chosen."""
-    import json
-
-    from orchestrator.calibrate import CalibrationReport
+    from orchestrator.calibrate import load_report
 
     parts = []
     for st in PLAN:
         if not isinstance(st, CalibrateStage) or not st.report.is_file():
             continue
-        r = CalibrationReport(**json.loads(st.report.read_text(encoding="utf-8")))
+        r = load_report(st.report)
 
         def roc(x: float | None) -> str:
             return "n/a" if x is None else f"{x:.2f}"
@@ -530,17 +525,9 @@ def layer_sections() -> list[str]:
 
 
 def _layer_table(path: Path) -> str:
-    import json
+    from orchestrator.layer_compare import LayerChoiceReport
 
-    from orchestrator.layer_compare import ChoiceStats, LayerChoiceReport
-    from orchestrator.profile import ClassStats
-
-    data = json.loads(path.read_text(encoding="utf-8"))
-    choices = [
-        ChoiceStats(**{**c, "classes": {k: ClassStats(**v) for k, v in c["classes"].items()}})
-        for c in data.pop("choices")
-    ]
-    report = LayerChoiceReport(**data, choices=choices)
+    report = LayerChoiceReport.read(path)
     return (
         f"Layer choices on {report.n_texts} GSM8K questions with their worked answers (text the profile did not see: "
         f"it was measured on the synthetic suite), teacher-forced "

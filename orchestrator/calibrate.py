@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import InputError
+from orchestrator.files import write_json, write_text
 
 RATES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.5)  # shares of steps the threshold table shows
 
@@ -375,11 +376,11 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
                                  progress=not args.no_progress)  # fmt: skip
     print(report.summary())
     out = Path(args.out)
-    _write(out, json.dumps(report.to_dict(), indent=1) + "\n")
+    write_json(out, report.to_dict())
     print(f"wrote {out}")
     if args.write_policy:
         path = Path(args.write_policy)
-        _write(path, report.policy_yaml(path))
+        write_text(path, report.policy_yaml(path))
         print(f"wrote {path} (use it as --policy {path})")
     return 0
 
@@ -391,11 +392,3 @@ def load_report(path: str | Path) -> CalibrationReport:
         return CalibrationReport(**data)
     except (OSError, ValueError, TypeError) as exc:
         raise InputError(f"{path} is not a report written by qslm calibrate: {exc}") from None
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc}") from exc

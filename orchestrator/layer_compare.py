@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from orchestrator.errors import InputError, QuantizationError
+from orchestrator.files import write_json
 from orchestrator.layer_choice import LayerSpec, choose_layers
 from orchestrator.profile import ClassStats, _Calibration, _linear_weights, _per_class, _put, _References
 from orchestrator.profile_cli import DEFAULT_BATCH, DEFAULT_MAX_TOKENS, DEFAULT_TOP_K
@@ -64,10 +65,20 @@ class LayerChoiceReport:
         return asdict(self)
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
-        return path
+        return write_json(path, self.to_dict())
+
+    @classmethod
+    def read(cls, path: str | Path) -> LayerChoiceReport:
+        """Read a file :meth:`write` wrote; anything else is an InputError naming it."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            choices = [
+                ChoiceStats(**{**c, "classes": {k: ClassStats(**v) for k, v in c["classes"].items()}})
+                for c in data.pop("choices")
+            ]
+            return cls(**data, choices=choices)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise InputError(f"{path} is not a layer-choice report written by qslm profile --compare: {exc}") from None
 
     def table(self) -> str:
         """A Markdown table, best choice first."""

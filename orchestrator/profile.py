@@ -97,10 +97,9 @@ class Profile:
 
     def write_profile(self, path: str | Path) -> Path:
         """Write the JSON profile file; returns its path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        return path
+        from orchestrator.files import write_json
+
+        return write_json(path, self.to_dict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Profile:

@@ -128,9 +128,9 @@ class Trace:
         if writer is None:
             suffix = path.suffix or "a file without suffix"
             raise InputError(f"cannot save a trace as {suffix!r}: use one of {sorted(writers)}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(writer(), encoding="utf-8")
-        return path
+        from orchestrator.files import write_text
+
+        return write_text(path, writer())
 
 
 def _check_nodes(nodes: Any) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ import torch
 
 from orchestrator import profile as prof
 from orchestrator.errors import InputError, QuantizationError
-from orchestrator.layer_compare import compare_layer_choices
+from orchestrator.layer_compare import LayerChoiceReport, compare_layer_choices
 from orchestrator.loading import load
 from tests.tiny import save_tiny
 
@@ -44,6 +44,12 @@ def test_choices_agree_with_profile_and_ends_are_exact(loaded: Any, tmp_path: Pa
     assert table.index("| all |") < table.index("| first two |")  # best (lowest KL) first
     after = loaded.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+    assert LayerChoiceReport.read(report.write(tmp_path / "r.json")) == report  # what the results report reads
+    (tmp_path / "bad.json").write_text('{"model": "m"}')
+    with pytest.raises(InputError, match="not a layer-choice report"):
+        LayerChoiceReport.read(tmp_path / "bad.json")
+    with pytest.raises(InputError, match="cannot write"):
+        report.write(tmp_path / "bad.json" / "under_a_file.json")
 
 
 @pytest.mark.parametrize(
