@@ -189,7 +189,9 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
 
 def _policy_ready(config: str) -> bool:
     """False (and said) for a configuration whose policy file an earlier stage has not written yet."""
-    policy = config.split(":", 3)[3] if config.count(":") >= 3 else ""
+    from orchestrator.eval_data import parse_config
+
+    policy = parse_config(config).policy or ""
     if policy.endswith(".yaml") and not (ROOT / policy).is_file():
         print(f"skipping {config}: {policy} is written by a stage that has not finished", flush=True)
         return False
