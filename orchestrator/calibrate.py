@@ -249,31 +249,23 @@ def score_answers(
     from tqdm import tqdm
 
     from orchestrator.confidence import score_step
-    from orchestrator.eval_methods import _prompts
-    from orchestrator.generation import StepGenerator
-    from orchestrator.plain import generate_plain, split_steps
-    from orchestrator.steps import Sampling
+    from orchestrator.eval_methods import greedy_batches
     from orchestrator.verdicts import resolve_verifiers, run_verifiers
     from verifiers import answers_match, extract_answer
 
     if batch < 1:
         raise InputError(f"--batch must be at least 1, got {batch}")
     verifiers = resolve_verifiers(policy.verifiers)
-    gen = StepGenerator(loaded.model, loaded.tokenizer, boundary="none", stop_strings=policy.steps.stop_strings)
-    sampling = Sampling(temperature=0.0, max_step_tokens=max_tokens)
     out: list[ScoredStep] = []
     answers: dict[int, bool] = {}
     bar = tqdm(total=len(questions), desc="calibrate", unit="q", file=sys.stderr, disable=not progress)
-    for start in range(0, len(questions), batch):
-        chunk = questions[start : start + batch]
-        results = generate_plain(gen, _prompts(loaded.tokenizer, policy, chunk), max_steps=1, max_tokens=max_tokens,
-                                 sampling=sampling)  # fmt: skip
-        for q, res in zip(chunk, results, strict=True):
+    for chunk in greedy_batches(loaded, policy, questions, batch=batch, max_tokens=max_tokens):
+        for q, res in zip(chunk.questions, chunk.results, strict=True):
             right = answers_match(extract_answer(res.text, strategies=policy.final.answer_strategies), q.gold) is True
             answers[q.index] = right
             previous: list[str] = []
             for whole in res.steps:
-                for k, step in enumerate(_cut(whole, policy.steps.boundary, split_steps)):
+                for k, step in enumerate(_cut(whole, policy.steps.boundary)):
                     if not step.text.strip():
                         continue
                     verdicts = run_verifiers(verifiers, step.text, {"question": q.question, "previous": previous})
@@ -281,13 +273,15 @@ def score_answers(
                     status = "wrong" if "wrong" in statuses else "correct" if "correct" in statuses else "unknown"
                     out.append(ScoredStep(q.index, k, score_step(step, policy.confidence).score, status, right))
                     previous.append(step.text)
-        bar.update(len(chunk))
+        bar.update(len(chunk.questions))
     bar.close()
     return out, answers
 
 
-def _cut(whole: Any, boundary: str, split_steps: Any) -> list[Any]:
+def _cut(whole: Any, boundary: str) -> list[Any]:
     """Steps as the orchestrator's generator ends them (it runs numbered items as blank-line steps)."""
+    from orchestrator.plain import split_steps
+
     if boundary == "none":
         return [whole]
     return list(split_steps(whole, "blank_line" if boundary in ("blank_line", "numbered_item") else "newline"))

@@ -9,7 +9,8 @@ question at a time with :meth:`orchestrator.api.Orchestrator.solve`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.eval_data import EvalConfig, EvalQuestion
@@ -84,6 +85,34 @@ def _chunks(items: Sequence[EvalQuestion], size: int) -> list[Sequence[EvalQuest
 Sink = Callable[[dict[str, Any]], None]
 
 
+@dataclass
+class GreedyBatch:
+    """Plain greedy answers to a few questions that advanced together, and what they cost."""
+
+    questions: Sequence[EvalQuestion]
+    results: list[Any]  # PlainResult, one per question
+    seconds: float  # wall time of the batch
+    cpu_seconds: float  # process CPU time of the batch
+
+
+def greedy_batches(
+    loaded: Any, policy: Any, questions: Sequence[EvalQuestion], *, batch: int, max_tokens: int
+) -> Iterator[GreedyBatch]:
+    """Greedy answers under ``policy``'s prompt, ``batch`` questions at a time, each as one step (no step
+    boundary: rows do not wait for one another at every line)."""
+    from orchestrator.generation import StepGenerator
+    from orchestrator.plain import generate_plain
+    from orchestrator.steps import Sampling
+
+    gen = StepGenerator(loaded.model, loaded.tokenizer, boundary="none", stop_strings=policy.steps.stop_strings)
+    sampling = Sampling(temperature=0.0, max_step_tokens=max_tokens)
+    for chunk in _chunks(questions, batch):
+        started, cpu = time.perf_counter(), time.process_time()
+        prompts = _prompts(loaded.tokenizer, policy, chunk)
+        results = generate_plain(gen, prompts, max_steps=1, max_tokens=max_tokens, sampling=sampling)
+        yield GreedyBatch(chunk, results, time.perf_counter() - started, time.process_time() - cpu)
+
+
 def run_plain(
     loaded: Any,
     config: EvalConfig,
@@ -95,23 +124,13 @@ def run_plain(
     seed: int,
 ) -> None:
     """Greedy answers, ``batch`` questions advancing together; wall time is shared out per question."""
-    from orchestrator.generation import StepGenerator
-    from orchestrator.plain import generate_plain
-    from orchestrator.steps import Sampling
     from verifiers import extract_answer
 
     policy = _policy(config, max_tokens)
-    # One step per answer (no step boundary): rows do not wait for one another at every line.
-    gen = StepGenerator(loaded.model, loaded.tokenizer, boundary="none", stop_strings=policy.steps.stop_strings)
-    sampling = Sampling(temperature=0.0, max_step_tokens=max_tokens)
-    for chunk in _chunks(questions, batch):
-        started, cpu = time.perf_counter(), time.process_time()
-        results = generate_plain(
-            gen, _prompts(loaded.tokenizer, policy, chunk), max_steps=1, max_tokens=max_tokens, sampling=sampling
-        )
-        share = (time.perf_counter() - started) / len(chunk)
-        cpu_share = (time.process_time() - cpu) / len(chunk)
-        for q, res in zip(chunk, results, strict=True):
+    for chunk in greedy_batches(loaded, policy, questions, batch=batch, max_tokens=max_tokens):
+        share = chunk.seconds / len(chunk.questions)
+        cpu_share = chunk.cpu_seconds / len(chunk.questions)
+        for q, res in zip(chunk.questions, chunk.results, strict=True):
             answer = extract_answer(res.text, strategies=policy.final.answer_strategies)
             sink(
                 _row(
@@ -122,7 +141,7 @@ def run_plain(
                     tokens_kept=res.tokens,
                     seconds=share,
                     cpu_seconds=cpu_share,
-                    batch=len(chunk),
+                    batch=len(chunk.questions),
                     finished=res.finished,
                     text=res.text,
                 )
