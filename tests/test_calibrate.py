@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,6 @@ from orchestrator.cli import main
 from orchestrator.errors import InputError
 from policies import load_policy
 from tests.tiny import save_tiny
-
-
-@pytest.fixture(autouse=True)
-def _keep_logging_config() -> Iterator[None]:
-    """``main`` configures structlog for a terminal; other tests capture logs under the defaults."""
-    import structlog
-
-    saved = structlog.get_config()
-    yield
-    structlog.configure(**saved)
 
 
 @pytest.mark.parametrize("rate", [0.0, 0.05, 0.15, 0.5, 0.99])

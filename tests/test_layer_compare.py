@@ -102,13 +102,7 @@ def test_cli_compare_refuses_before_loading(
     from orchestrator.cli import main
 
     monkeypatch.chdir(tmp_path)
-    import structlog
-
-    saved = structlog.get_config()
-    try:
-        assert main(["profile", "--model", str(tmp_path / "no-model"), "--no-progress", *extra]) != 0
-    finally:
-        structlog.configure(**saved)
+    assert main(["profile", "--model", str(tmp_path / "no-model"), "--no-progress", *extra]) != 0
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
 
