@@ -540,25 +540,24 @@ def _layer_table(path: Path) -> str:
 
 def _end_to_end(st: ProfileStage) -> list[str]:
     """The orchestrator with the profile's layers against the default layers, paired on GSM8K questions."""
-    from orchestrator.eval_stats import sign_test
+    from orchestrator.eval_stats import gained_lost, sign_test
     from orchestrator.evaluate import RESULTS_FILE, ResultStore
 
+    profiled_id = f"{st.model}:{st.quant}:orchestrated:{profiled_policy(st.model, st.quant)}"
+    if not any(isinstance(s, Stage) and profiled_id in s.configs for s in PLAN):
+        return []  # the plan measures this profile's layers on held-out text only
     folder = RESULTS / f"gsm8k-{st.model.split('-')[-1]}"
     if not (folder / RESULTS_FILE).is_file():
         return []
     rows = ResultStore(folder / RESULTS_FILE).rows.values()
     default = {r["index"]: r for r in rows if r["config"] == f"{st.model}:{st.quant}:orchestrated:{POLICY}"}
-    profiled_id = f"{st.model}:{st.quant}:orchestrated:{profiled_policy(st.model, st.quant)}"
-    if not any(isinstance(s, Stage) and profiled_id in s.configs for s in PLAN):
-        return []  # the plan measures this profile's layers on held-out text only
     profiled = {r["index"]: r for r in rows if r["config"] == profiled_id}
     shared = sorted(set(default) & set(profiled))
     if not shared:
         return [f"End to end: `{profiled_id}` has not run yet.\n"]
     a = sum(bool(default[i]["correct"]) for i in shared)
     b = sum(bool(profiled[i]["correct"]) for i in shared)
-    gained = sum(bool(profiled[i]["correct"]) and not default[i]["correct"] for i in shared)
-    lost = sum(bool(default[i]["correct"]) and not profiled[i]["correct"] for i in shared)
+    gained, lost = gained_lost(profiled, default, shared)
     esc_a = sum(int(default[i].get("escalations") or 0) for i in shared)
     esc_b = sum(int(profiled[i].get("escalations") or 0) for i in shared)
     return [

@@ -18,7 +18,7 @@ undefined (None, with the reason) when the denominator is 0.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.eval_data import EvalConfig
@@ -190,6 +190,23 @@ def _cost(mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> d
     }
 
 
+def gained_lost(
+    method: Mapping[Any, Mapping[str, Any]], base: Mapping[Any, Mapping[str, Any]], keys: Iterable[Any]
+) -> tuple[int, int]:
+    """Questions (by ``keys``) the method got right where the base got them wrong, and the reverse.
+
+    >>> right, wrong = {"correct": True}, {"correct": False}
+    >>> gained_lost({1: right, 2: wrong, 3: right}, {1: wrong, 2: right, 3: right}, [1, 2, 3])
+    (1, 1)
+    """
+    gained = lost = 0
+    for q in keys:
+        m, b = bool(method[q].get("correct")), bool(base[q].get("correct"))
+        gained += m and not b
+        lost += b and not m
+    return gained, lost
+
+
 def _restoration(
     mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -202,8 +219,7 @@ def _restoration(
         sum(1 for q in shared if answers_agree(rows[q].get("answer"), ref[q].get("answer"))) / n
         for rows in (mine, base)
     ]
-    gained = sum(1 for q in shared if mine[q].get("correct") and not base[q].get("correct"))
-    lost = sum(1 for q in shared if base[q].get("correct") and not mine[q].get("correct"))
+    gained, lost = gained_lost(mine, base, shared)
     out: dict[str, Any] = {"n": n, "gained": gained, "lost": lost, "sign_test_p": sign_test(gained, lost)}
     for name, (m, qv, rv) in {"accuracy": acc, "fidelity": (fid[0], fid[1], 1.0)}.items():
         value = restoration(m, qv, rv)
