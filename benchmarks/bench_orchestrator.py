@@ -46,7 +46,7 @@ def main() -> None:
     for p in problems:
         from orchestrator.api import _prompt_ids
 
-        gen = orch._stream(off, []).gen
+        gen = orch.generator(off)
         prompt = _prompt_ids(orch.loaded.tokenizer, off, p.question)
         t0 = time.perf_counter()
         plain = generate_plain(gen, [prompt], max_steps=off.steps.max_steps, max_tokens=args.max_tokens)[0]

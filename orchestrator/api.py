@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,11 @@ from typing import Any
 import structlog
 from langchain_core.runnables import RunnableConfig
 
+from orchestrator.batching import BatchedStream, StepBatcher, run_concurrently
 from orchestrator.errors import InputError
+from orchestrator.generation import StepGenerator
 from orchestrator.state import EventCallback, SolveContext, SolveState
-from orchestrator.stream import GeneratorStream, StepStream
+from orchestrator.stream import StepStream
 from orchestrator.trace import Trace
 from orchestrator.verdicts import resolve_verifiers
 from policies import Policy, load_policy
@@ -157,12 +160,12 @@ class Orchestrator:
     """A loaded model kept for many solves: the model loads once, layer copies are built once per choice."""
 
     def __init__(self, loaded: Any, *, policy: str | Path | Policy = "default") -> None:
-        from orchestrator.generation import StepGenerator
 
         self.loaded = loaded
         self.default_policy = load_policy(policy)
         self._generators: dict[tuple[str, tuple[str, ...]], StepGenerator] = {}
         self._precision: dict[tuple[int, ...], Any] = {}
+        self._batcher = StepBatcher()  # solves on other threads share the model through it
 
     @classmethod
     def from_name(
@@ -195,7 +198,8 @@ class Orchestrator:
             self._precision[key] = LayerPrecision(self.loaded.model, self.loaded.reference, layers)
         return self._precision[key]
 
-    def _stream(self, policy: Policy, layers: list[int]) -> GeneratorStream:
+    def generator(self, policy: Policy) -> StepGenerator:
+        """The step generator for a policy's step boundary (one per boundary, kept)."""
         from orchestrator.generation import StepGenerator
 
         key = (policy.steps.boundary, tuple(policy.steps.stop_strings))
@@ -204,8 +208,17 @@ class Orchestrator:
             self._generators[key] = StepGenerator(
                 self.loaded.model, self.loaded.tokenizer, boundary=boundary, stop_strings=policy.steps.stop_strings
             )
-        precision = self._precision_for(layers) if layers and self._escalation_useful() else None
-        return GeneratorStream(self._generators[key], precision)
+        return self._generators[key]
+
+    def _stream(self, policy: Policy, layers: list[int]) -> BatchedStream:
+        """A stream for one solve, a member of the model's batcher until closed."""
+
+        def parts() -> tuple[StepGenerator, Any]:
+            precision = self._precision_for(layers) if layers and self._escalation_useful() else None
+            return self.generator(policy), precision
+
+        generator, precision = self._batcher.call(parts)
+        return self._batcher.stream(generator, precision)
 
     def _escalation_useful(self) -> bool:
         return self.loaded.quant.kind != "none" and self.loaded.reference is not None
@@ -226,30 +239,46 @@ class Orchestrator:
         pol = self.default_policy if policy is None else load_policy(policy)
         question = check_question(question)
         layers = self.escalation_layers(pol) if pol.escalation.enabled and self._escalation_useful() else []
-        stream = self._stream(pol, layers)
-        prompt = _prompt_ids(self.loaded.tokenizer, pol, question)
         meta = {
             "model": self.loaded.name,
             "quant": self.loaded.quant.name,
             "device": self.loaded.device,
             "escalation_layers": layers,
         }
-        return run_solve(
-            question,
-            prompt,
-            stream,
-            pol,
-            seed=seed,
-            escalation_layers=layers,
-            on_event=on_event,
-            checkpointer=checkpointer,
-            thread_id=thread_id,
-            meta=meta,
-        )
+        with self._stream(pol, layers) as stream:
+            prompt = self._batcher.call(lambda: _prompt_ids(self.loaded.tokenizer, pol, question))
+            return run_solve(
+                question,
+                prompt,
+                stream,
+                pol,
+                seed=seed,
+                escalation_layers=layers,
+                on_event=on_event,
+                checkpointer=checkpointer,
+                thread_id=thread_id,
+                meta=meta,
+            )
 
-    def solve_many(self, questions: list[str], **kwargs: Any) -> list[SolveResult]:
-        """Solve several questions with the loaded model, one after another."""
-        return [self.solve(q, **kwargs) for q in questions]
+    def solve_many(self, questions: Sequence[str], *, concurrency: int = 1, **kwargs: Any) -> list[SolveResult]:
+        """Solve several questions with the loaded model, in order of ``questions``.
+
+        With ``concurrency`` k > 1, k solves run at once and their steps are generated as one
+        batch (see :mod:`orchestrator.batching`): several times the throughput where the model
+        is memory-bound. The first error raised by a solve is raised once the others have ended.
+        """
+        done = {d.index: d for d in run_concurrently(list(questions), lambda q: self.solve(q, **kwargs), concurrency)}
+        results: list[SolveResult] = []
+        for i in range(len(done)):
+            if done[i].error is not None:
+                raise done[i].error  # type: ignore[misc]
+            results.append(done[i].result)  # type: ignore[arg-type]
+        return results
+
+    @property
+    def batch_sizes(self) -> list[tuple[int, int]]:
+        """(solves, rows) of every step generation so far: how well concurrent solves were merged."""
+        return list(self._batcher.batches)
 
 
 _LOADED: dict[tuple[str | None, str, str], Orchestrator] = {}

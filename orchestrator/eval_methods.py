@@ -210,25 +210,28 @@ def run_orchestrated(
     max_tokens: int,
     seed: int,
 ) -> None:
-    """One :meth:`Orchestrator.solve` per question, under the configuration's policy."""
+    """:meth:`Orchestrator.solve` per question under the configuration's policy, ``batch`` solves at once
+    (their steps generated as one batch); rows are written as solves finish, time shared out among them."""
     from orchestrator.api import Orchestrator
+    from orchestrator.batching import run_concurrently
 
     policy = _policy(config, max_tokens)
     orch = Orchestrator(loaded, policy=policy)
-    for q in questions:
-        cpu = time.process_time()
-        res = orch.solve(q.question, policy=policy, seed=seed)
-        cpu_seconds = time.process_time() - cpu
+    for done in run_concurrently(questions, lambda q: orch.solve(q.question, policy=policy, seed=seed), batch):
+        if done.error is not None:
+            raise done.error
+        res = done.result
+        assert res is not None
         sink(
             _row(
                 config,
-                q,
+                done.item,
                 res.answer,
                 tokens=res.tokens_spent,
                 tokens_kept=res.tokens,
-                seconds=res.seconds,
-                cpu_seconds=cpu_seconds,
-                batch=1,
+                seconds=done.seconds,
+                cpu_seconds=done.cpu_seconds,
+                batch=min(batch, len(questions)),
                 interventions=dict(res.interventions),
                 escalations=res.escalations,
                 corrections=res.corrections,

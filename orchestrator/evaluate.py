@@ -2,7 +2,8 @@
 
 Each configuration (``MODEL:QUANT:METHOD[:POLICY]``, see :mod:`orchestrator.eval_data`) answers
 every question. Plain greedy and self-consistency advance questions as a batch; the orchestrated
-method solves one question at a time through :meth:`Orchestrator.solve`. Each model × quantization
+method runs ``batch`` solves at once through :meth:`Orchestrator.solve`, their steps generated as one
+batch (:mod:`orchestrator.batching`). Each model × quantization
 is loaded once and all its configurations run before the next one loads.
 
 Every answered question is appended at once to ``OUT/results.jsonl`` (one line per question ×
@@ -214,7 +215,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         default=DEFAULT_BATCH,
-        help=f"rows advanced together by plain and sc (default {DEFAULT_BATCH})",
+        help=f"questions advanced together, by every method (default {DEFAULT_BATCH})",
     )
     parser.add_argument(
         "--max-tokens",

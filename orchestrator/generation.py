@@ -131,32 +131,63 @@ class StepGenerator:
         teacher-forced): a verified part of a draft, say. Returns one list of candidates per
         question (empty for a finished question). The accepted state is untouched until :meth:`accept`.
         """
-        if n < 1:
-            raise InputError("n must be at least 1")
-        sampling = sampling or Sampling()
-        if sampling.temperature <= 0 and sampling.temperature_hook is None and n > 1:
-            log.debug("greedy_candidates_identical", n=n)
-        live = [q for q in range(session.size) if not session.finished[q]]
-        session.pending_steps = [[] for _ in range(session.size)]
-        if not live:
-            session.pending = None
-            return session.pending_steps
-        row_of = torch.tensor([q for q in live for _ in range(n)], device=self.device)
-        work = session.state.select(row_of)
-        seeds = [
-            None if sampling.seed is None else sampling.seed + 7919 * session.calls[q] + i
-            for q in live
-            for i in range(n)
-        ]
-        budgets = [self.max_context - int(session.state.valid_counts()[q]) - 1 for q in live for _ in range(n)]
-        steps = self._run_step(work, sampling, seeds, budgets, [int(t) for t in prefix])
-        for k, step in enumerate(steps):
-            session.pending_steps[live[k // n]].append(step)
-        for q in live:
-            session.calls[q] += 1
-        session.pending = work
-        session.pending_rows = [(q, i) for q in live for i in range(n)]
-        return session.pending_steps
+        return self.propose_together([(session, n, sampling or Sampling())], prefix)[0]
+
+    def propose_together(
+        self, requests: Sequence[tuple[Session, int, Sampling]], prefix: Sequence[int] = ()
+    ) -> list[list[list[Step]]]:
+        """:meth:`propose` for several sessions in one token loop: how concurrent solves share the model.
+
+        Each request keeps its own seeds and step budget; the way tokens are chosen (temperature,
+        top-p, hook) and ``prefix`` are the first request's, so group requests that agree on them.
+        Returns, per request, what :meth:`propose` would have returned for it alone.
+        """
+        if not requests:
+            return []
+        for _, n, _ in requests:
+            if n < 1:
+                raise InputError("n must be at least 1")
+        sampling = requests[0][2]
+        if sampling.temperature <= 0 and sampling.temperature_hook is None and any(n > 1 for _, n, _ in requests):
+            log.debug("greedy_candidates_identical", n=max(n for _, n, _ in requests))
+        works: list[RowCache] = []
+        seeds: list[int | None] = []
+        limits: list[int] = []
+        lives: list[list[int]] = []
+        for session, n, samp in requests:
+            live = [q for q in range(session.size) if not session.finished[q]]
+            lives.append(live)
+            session.pending_steps = [[] for _ in range(session.size)]
+            if not live:
+                continue
+            works.append(session.state.select(torch.tensor([q for q in live for _ in range(n)], device=self.device)))
+            counts = session.state.valid_counts()
+            for q in live:
+                for i in range(n):
+                    seeds.append(None if samp.seed is None else samp.seed + 7919 * session.calls[q] + i)
+                    budget = self.max_context - int(counts[q]) - 1
+                    limits.append(min(samp.max_step_tokens, max(budget, 0)))
+        work = works[0] if len(works) == 1 else stack_rows(works) if works else None
+        steps = self._run_step(work, sampling, seeds, limits, [int(t) for t in prefix]) if work is not None else []
+        offset = 0
+        out: list[list[list[Step]]] = []
+        for (session, n, _), live in zip(requests, lives, strict=True):
+            if not live:
+                session.pending = None
+                out.append(session.pending_steps)
+                continue
+            rows = len(live) * n
+            for k, step in enumerate(steps[offset : offset + rows]):
+                session.pending_steps[live[k // n]].append(step)
+            for q in live:
+                session.calls[q] += 1
+            assert work is not None
+            mine = torch.arange(offset, offset + rows, device=self.device)
+            session.pending = work if len(works) == 1 else work.select(mine)
+            session.pending_rows = [(q, i) for q in live for i in range(n)]
+            offset += rows
+            out.append(session.pending_steps)
+        return out
 
     def accept(self, session: Session, choices: int | Sequence[int | None] | None = 0) -> None:
         """Keep candidate ``choices[q]`` of question ``q`` (``None``: reject them all, keep the old prefix)."""
@@ -321,14 +352,14 @@ class StepGenerator:
         work: RowCache,
         sampling: Sampling,
         seeds: list[int | None],
-        budgets: list[int],
+        limit: list[int],
         prefix: list[int] | None = None,
     ) -> list[Step]:
+        """Generate one step on every row of ``work`` (``limit``: the most tokens each row may write)."""
         rows = work.rows
         gens = [None if s is None else torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         recs = [RowRecord() for _ in range(rows)]
         active = [True] * rows
-        limit = [min(sampling.max_step_tokens, max(b, 0)) for b in budgets]
         if prefix:
             self._feed_prefix(work, prefix, recs)
         for r in range(rows):

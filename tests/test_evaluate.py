@@ -277,7 +277,7 @@ def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None
     sc = [r for r in rows if r["config"].endswith(":sc2")]
     assert all(len(r["votes"]) == 2 and r["tokens"] <= 8 for r in sc)
     orch = [r for r in rows if ":orchestrated:" in r["config"]]
-    assert all(isinstance(r["interventions"], dict) and r["batch"] == 1 for r in orch)
+    assert all(isinstance(r["interventions"], dict) and r["batch"] == 2 for r in orch)  # both questions at once
     keys = {"gold", "answer", "correct", "tokens", "seconds", "cpu_seconds", "seed", "max_tokens"}
     assert all(keys <= r.keys() for r in rows)
     assert summary["configs"][1]["cost"] is None and summary["configs"][2]["cost"]["cpu_n"] == 2
