@@ -373,12 +373,14 @@ CAVEATS = """\
   is on the tokens it keeps (its rejected candidates come on top and are counted as cost), so both
   write answers of at most the same length.
 - **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain).
-  Plain greedy and self-consistency run 8 rows per batch; the orchestrator runs one question at a time,
-  so its wall-time ratio mixes the method's cost with the loss of batching (batch 8 decodes ~2.5× the
-  tokens per second of batch 1 here). The token ratio is the fairer cost figure; the time ratio is what a
-  user of this CPU would see.
+  Plain greedy and self-consistency run 8 rows per batch. The orchestrator's rows came in two kinds
+  (each row records its `batch`): the first ones solved one question at a time, so their wall-time ratio
+  mixes the method's cost with the loss of batching (batch 8 decodes ~2.5× the tokens per second of
+  batch 1 here); later ones ran 8 solves at once with their steps merged into batched runs, wall time
+  shared out among the solves running. The token ratio is the fairer cost figure; the time ratio is what
+  a user of this CPU would see.
 - **Batch numerics.** Plain greedy answers come from batched, left-padded forwards; the orchestrator's
-  from batch-1 forwards. Floating-point sums differ slightly between the two, which by itself flips some
+  from batch-1 forwards or from merged runs of other shapes. Floating-point sums differ slightly between the two, which by itself flips some
   greedy tokens. Part of any difference between plain and orchestrated on the *reference* model would be
   this noise; on quantized models it is mixed into the measured effect.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to

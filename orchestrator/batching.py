@@ -3,9 +3,9 @@
 Each solve runs its graph on its own thread over a :class:`BatchedStream`. A stream's ``propose``
 waits until every other solve of the same :class:`StepBatcher` is waiting too (the graph's own
 work between model calls, scoring and verifying, is short); the last one to arrive then runs all
-waiting proposals. Proposals that choose tokens the same way (temperature, top-p, forced prefix)
-with the same layers swapped in share one token loop, so on a CPU or GPU that is memory-bound
-at batch 1, eight greedy drafts cost little more than one.
+waiting proposals. Greedy drafts and sampled candidates share one token loop (each row samples its
+own way); only a forced prefix or a different set of swapped-in layers runs apart. On a CPU or GPU
+that is memory-bound at batch 1, eight drafts cost little more than one.
 
 Other model work (a prefill, an edited step, a draft's agreement, a tokenizer call) is a single
 forward or less and runs at once under the same lock. Everything a solve computes is what it
@@ -45,10 +45,8 @@ class _Proposal:
 
     def group(self) -> tuple[Any, ...]:
         """Proposals with equal groups can share one token loop."""
-        s = self.sampling
-        hook = None if s.temperature_hook is None else id(s.temperature_hook)
         swap = (id(self.stream.precision), self.layers) if self.layers and self.stream.precision else None
-        return (id(self.stream.gen), s.temperature, s.top_p, hook, self.prefix, swap)
+        return (id(self.stream.gen), self.prefix, swap)
 
 
 class StepBatcher:

@@ -138,19 +138,19 @@ class StepGenerator:
     ) -> list[list[list[Step]]]:
         """:meth:`propose` for several sessions in one token loop: how concurrent solves share the model.
 
-        Each request keeps its own seeds and step budget; the way tokens are chosen (temperature,
-        top-p, hook) and ``prefix`` are the first request's, so group requests that agree on them.
-        Returns, per request, what :meth:`propose` would have returned for it alone.
+        Each request keeps its own sampling, seeds and step budget (greedy drafts and sampled
+        candidates share one loop); ``prefix`` is common to all. Returns, per request, what
+        :meth:`propose` would have returned for it alone.
         """
         if not requests:
             return []
         for _, n, _ in requests:
             if n < 1:
                 raise InputError("n must be at least 1")
-        sampling = requests[0][2]
-        if sampling.temperature <= 0 and sampling.temperature_hook is None and any(n > 1 for _, n, _ in requests):
+        if any(n > 1 and s.temperature <= 0 and s.temperature_hook is None for _, n, s in requests):
             log.debug("greedy_candidates_identical", n=max(n for _, n, _ in requests))
         works: list[RowCache] = []
+        samplings: list[Sampling] = []
         seeds: list[int | None] = []
         limits: list[int] = []
         lives: list[list[int]] = []
@@ -167,8 +167,9 @@ class StepGenerator:
                     seeds.append(None if samp.seed is None else samp.seed + 7919 * session.calls[q] + i)
                     budget = self.max_context - int(counts[q]) - 1
                     limits.append(min(samp.max_step_tokens, max(budget, 0)))
+                    samplings.append(samp)
         work = works[0] if len(works) == 1 else stack_rows(works) if works else None
-        steps = self._run_step(work, sampling, seeds, limits, [int(t) for t in prefix]) if work is not None else []
+        steps = self._run_step(work, samplings, seeds, limits, [int(t) for t in prefix]) if work is not None else []
         offset = 0
         out: list[list[list[Step]]] = []
         for (session, n, _), live in zip(requests, lives, strict=True):
@@ -350,12 +351,13 @@ class StepGenerator:
     def _run_step(
         self,
         work: RowCache,
-        sampling: Sampling,
+        samplings: Sequence[Sampling],
         seeds: list[int | None],
         limit: list[int],
         prefix: list[int] | None = None,
     ) -> list[Step]:
-        """Generate one step on every row of ``work`` (``limit``: the most tokens each row may write)."""
+        """Generate one step on every row of ``work``, each row sampling its own way and writing at
+        most ``limit`` tokens."""
         rows = work.rows
         gens = [None if s is None else torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         recs = [RowRecord() for _ in range(rows)]
@@ -370,7 +372,7 @@ class StepGenerator:
         logits = work.next_logits
         while any(active):
             act = [r for r in range(rows) if active[r]]
-            chosen = self._choose(logits, act, recs, sampling, gens)
+            chosen = self._choose(logits, act, recs, samplings, gens)
             feed = torch.full((rows, 1), self.pad_id, dtype=torch.long)
             live_now = torch.zeros((rows, 1), dtype=torch.long)
             for r, tok in zip(act, chosen, strict=True):
@@ -466,7 +468,7 @@ class StepGenerator:
         logits: torch.Tensor,
         act: list[int],
         recs: list[RowRecord],
-        sampling: Sampling,
+        samplings: Sequence[Sampling],
         gens: list[torch.Generator | None],
     ) -> list[int]:
         sub = logits[act].float()
@@ -477,7 +479,7 @@ class StepGenerator:
         greedy = top2.indices[:, 0]
         chosen: list[int] = []
         for j, r in enumerate(act):
-            rec = recs[r]
+            rec, sampling = recs[r], samplings[r]
             temp = sampling.temperature
             if sampling.temperature_hook is not None:
                 temp = sampling.temperature_hook(rec.ids, int(greedy[j]))

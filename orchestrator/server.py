@@ -1,7 +1,8 @@
 """``qslm serve``: the HTTP service tutoring backends call.
 
-One model per process: solves run one at a time on a worker thread fed by a bounded queue
-(:mod:`orchestrator.server_queue`); a full queue answers 429 with ``Retry-After``. Traces are written to
+One model per process: solves run on worker threads fed by a bounded queue (one at a time by default;
+with ``workers`` > 1 their steps are generated as one batch), see :mod:`orchestrator.server_queue`; a full
+queue answers 429 with ``Retry-After``. Traces are written to
 SQLite (:mod:`orchestrator.server_store`) before the answer is sent. Request shapes and limits live in
 :mod:`orchestrator.server_models`, the work behind the routes in :mod:`orchestrator.server_service`,
 Prometheus metrics in :mod:`orchestrator.server_metrics`.
@@ -64,8 +65,12 @@ def create_app(
     queue_size: int = DEFAULT_QUEUE_SIZE,
     limits: Limits | None = None,
     poll_s: float = POLL_S,
+    workers: int = 1,
 ) -> FastAPI:
-    """The app around one loaded model (an ``Orchestrator``, or a factory called once at startup)."""
+    """The app around one loaded model (an ``Orchestrator``, or a factory called once at startup).
+
+    ``workers`` solves run at once, their steps generated as one batch (see :mod:`orchestrator.batching`).
+    """
     svc = Service(
         orchestrator_or_factory,
         db_path=db_path,
@@ -74,6 +79,7 @@ def create_app(
         queue_size=queue_size,
         limits=limits or Limits(),
         poll_s=poll_s,
+        workers=workers,
     )
 
     @contextlib.asynccontextmanager
@@ -215,6 +221,8 @@ def create_app(
                 "queue_depth": svc.worker.depth,
                 "queue_size": svc.worker.queue_size,
                 "busy": svc.worker.busy,
+                "workers": svc.worker.workers,
+                "running": svc.worker.running,
                 "limits": svc.limits.to_dict(),
             }
         )

@@ -33,6 +33,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--db", default=str(DEFAULT_DB), help=f"SQLite file of traces (default {DEFAULT_DB})")
     parser.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE, help="solves that may wait (16)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="solves run at once, their steps generated as one batch (1)"
+    )
     parser.add_argument("--max-question-chars", type=int, default=d.max_question_chars, help="question length limit")
     parser.add_argument("--max-steps", type=int, default=d.max_steps, help="limit on steps per solve")
     parser.add_argument("--max-step-tokens", type=int, default=d.max_step_tokens, help="limit on tokens per step")
@@ -85,6 +88,7 @@ def run_serve(args: argparse.Namespace) -> int:
         default_policy=args.policy,
         queue_size=args.queue_size,
         limits=limits,
+        workers=args.workers,
     )
     uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, timeout_graceful_shutdown=30)).run()
     return 0

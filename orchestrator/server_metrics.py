@@ -24,7 +24,8 @@ HELP = {
     "qslm_client_disconnects_total": ("counter", "Clients that went away before their answer."),
     "qslm_checks_total": ("counter", "Steps checked by /v1/check, by verdict."),
     "qslm_queue_depth": ("gauge", "Solves waiting in the queue."),
-    "qslm_busy": ("gauge", "1 while the worker is solving."),
+    "qslm_busy": ("gauge", "1 while a worker is solving."),
+    "qslm_running": ("gauge", "Solves running now."),
 }
 
 Labels = tuple[tuple[str, str], ...]

@@ -217,6 +217,8 @@ class Health(BaseModel):
     queue_depth: int
     queue_size: int
     busy: bool
+    workers: int
+    running: int
 
 
 # ----------------------------------------------------------------- limits

@@ -1,4 +1,8 @@
-"""One model per process: a single worker thread runs solves one at a time from a bounded queue.
+"""One model per process: worker threads run solves from a bounded queue.
+
+With one worker (the default) solves run one at a time. With ``workers`` k > 1, up to k solves run at
+once on the same :class:`~orchestrator.api.Orchestrator`, whose batcher generates their steps as one
+batch: more throughput where the model is memory-bound, at some latency per solve.
 
 Request handlers build a :class:`Job`, :meth:`SolveWorker.submit` it (``QueueFullError`` when the queue
 is full: the caller answers 429) and await ``job.future``. The worker calls the solve with an event hook
@@ -77,32 +81,40 @@ PartialFn = Callable[[Job, str], dict[str, Any]]
 
 
 class SolveWorker:
-    """The queue and the one thread that drains it.
+    """The queue and the threads that drain it.
 
     ``solve(job, on_event)`` runs the solve and returns the answer's body (it persists the trace);
     ``partial(job, reason)`` builds the body of a solve stopped by its deadline from ``job.events``.
     """
 
-    def __init__(self, solve: SolveFn, partial: PartialFn, *, queue_size: int, metrics: Any = None) -> None:
+    def __init__(
+        self, solve: SolveFn, partial: PartialFn, *, queue_size: int, metrics: Any = None, workers: int = 1
+    ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self._solve = solve
         self._partial = partial
         self._queue: queue.Queue[Job | None] = queue.Queue(maxsize=max(1, queue_size))
         self.queue_size = max(1, queue_size)
         self._metrics = metrics
-        self._thread: threading.Thread | None = None
+        self.workers = workers
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._finish_lock = threading.Lock()
-        self.current: Job | None = None
+        self._running: set[str] = set()  # ids of the jobs being solved
+        self._running_lock = threading.Lock()
         self._avg_seconds = 1.0  # moving average of a solve's duration, for Retry-After
 
     # ------------------------------------------------------------- control
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="qslm-solve-worker", daemon=True)
-        self._thread.start()
+        for i in range(self.workers):
+            thread = threading.Thread(target=self._run, name=f"qslm-solve-worker-{i}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop taking jobs: waiting ones are answered 503, the running one is cancelled."""
+        """Stop taking jobs: waiting ones are answered 503, the running ones are cancelled."""
         self._stopping.set()
         while True:
             try:
@@ -112,9 +124,10 @@ class SolveWorker:
             if job is not None:
                 self._finish(job, Outcome("error", 503, {"detail": "the server is shutting down"}))
         with contextlib.suppress(queue.Full):
-            self._queue.put_nowait(None)
-        if self._thread is not None:
-            self._thread.join(timeout)
+            self._queue.put_nowait(None)  # each worker hands the stop on to the next
+        end = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, end - time.monotonic()))
 
     @property
     def depth(self) -> int:
@@ -122,10 +135,15 @@ class SolveWorker:
 
     @property
     def busy(self) -> bool:
-        return self.current is not None
+        return self.running > 0
+
+    @property
+    def running(self) -> int:
+        """Solves running now (at most ``workers``)."""
+        return len(self._running)
 
     def retry_after(self) -> int:
-        return max(1, math.ceil(self._avg_seconds * (self.depth + 1)))
+        return max(1, math.ceil(self._avg_seconds * (self.depth + 1) / self.workers))
 
     def submit(self, job: Job) -> None:
         if self._stopping.is_set():
@@ -141,15 +159,19 @@ class SolveWorker:
         while True:
             job = self._queue.get()
             if job is None:
+                with contextlib.suppress(queue.Full):
+                    self._queue.put_nowait(None)
                 return
-            self.current = job
+            with self._running_lock:
+                self._running.add(job.id)
             try:
                 self._process(job)
             except BaseException as exc:  # never let the worker die with a job unanswered
                 log.exception("worker_failed", job=job.id)
                 self._finish(job, Outcome("error", 500, {"detail": f"internal error: {type(exc).__name__}"}))
             finally:
-                self.current = None
+                with self._running_lock:
+                    self._running.discard(job.id)
 
     def _process(self, job: Job) -> None:
         if self._metrics is not None:

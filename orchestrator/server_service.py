@@ -88,6 +88,7 @@ class Service:
         queue_size: int,
         limits: Limits,
         poll_s: float,
+        workers: int = 1,
     ) -> None:
         self._solver_arg = solver
         self.solver: Solver | None = None
@@ -98,9 +99,12 @@ class Service:
         self.limits = limits
         self.poll_s = poll_s
         self.metrics = Metrics()
-        self.worker = SolveWorker(self._run_solve, self._partial, queue_size=queue_size, metrics=self.metrics)
+        self.worker = SolveWorker(
+            self._run_solve, self._partial, queue_size=queue_size, metrics=self.metrics, workers=workers
+        )
         self.metrics.gauge("qslm_queue_depth", lambda: float(self.worker.depth))
         self.metrics.gauge("qslm_busy", lambda: float(self.worker.busy))
+        self.metrics.gauge("qslm_running", lambda: float(self.worker.running))
         for kind in INTERVENTION_EVENTS:  # present from the start, so rates work from zero
             self.metrics.inc("qslm_interventions_total", 0.0, kind=kind)
         self.metrics.inc("qslm_queue_rejections_total", 0.0)

@@ -73,7 +73,7 @@ def test_proposals_of_separate_sessions_together_equal_each_alone() -> None:
     requests = [
         (1, Sampling(max_step_tokens=12)),
         (3, Sampling(temperature=0.0, max_step_tokens=5)),
-        (2, Sampling(seed=3, max_step_tokens=20)),
+        (2, Sampling(temperature=0.8, top_p=0.9, seed=3, max_step_tokens=20)),  # sampled beside greedy rows
     ]
     together = [gen.start(p) for p in prompts]
     alone = [gen.start(p) for p in prompts]

@@ -362,6 +362,26 @@ def test_full_queue_answers_429_with_retry_after(tiny_dir: Path, tmp_path: Path)
         assert metric(srv, "qslm_queue_rejections_total") == 1
 
 
+def test_workers_run_solves_at_once_and_merge_their_steps(tiny_dir: Path, tmp_path: Path) -> None:
+    gated = Gated(load_orch(tiny_dir))
+    with running(gated, tmp_path / "t.sqlite", workers=2) as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+        assert c.get("/healthz").json()["workers"] == 2
+        answers: list[httpx.Response] = []
+        post = lambda q: answers.append(c.post("/v1/solve", json={"question": q}))  # noqa: E731
+        threads = [threading.Thread(target=post, args=(q,)) for q in (QUESTION, "What is 7 x 8?")]
+        for t in threads:
+            t.start()
+        wait_for(lambda: gated.calls == 2)  # both solves started: with one worker the second would wait queued
+        assert c.get("/healthz").json()["running"] == 2
+        gated.gate.set()
+        for t in threads:
+            t.join(60)
+        assert sorted(a.status_code for a in answers) == [200, 200]
+        assert max(solves for solves, _ in gated.orch.batch_sizes) == 2  # their steps went through the model together
+        assert c.get("/healthz").json()["running"] == 0
+        assert parse_metrics(c.get("/metrics").text)["qslm_running"] == 0
+
+
 def test_deadline_returns_the_partial_result(tiny_dir: Path, tmp_path: Path) -> None:
     gated = Gated(load_orch(tiny_dir), after_step=lambda e: time.sleep(1.2) if e["index"] == 0 else None)
     gated.gate.set()
