@@ -2,7 +2,8 @@
 
 Measures, side by side in one run (machines here are noisy, so ratios are what count):
 - 10 steps generated step by step (cache kept) vs one ``generate`` call for exactly the same tokens;
-- plain step-wise generation of 8 questions as one batch vs one at a time (tokens per second).
+- plain step-wise generation of 8 questions as one batch vs one at a time (tokens per second), and
+  the lockstep batch with rows that ended their step parked (the default) vs fed padding to the end.
 
     python benchmarks/bench_generation.py --model smollm2-135m --out bench_generation.json
 """
@@ -88,6 +89,11 @@ def batch_throughput(lm: Any, batch: int, max_tokens: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     lock = generate_plain(gen, prompts, max_steps=100, max_tokens=max_tokens)
     t_lock = time.perf_counter() - t0
+    gen.park_ended_rows = False  # the same lockstep run with ended rows fed padding to the end
+    t0 = time.perf_counter()
+    unparked = generate_plain(gen, prompts, max_steps=100, max_tokens=max_tokens)
+    t_unparked = time.perf_counter() - t0
+    gen.park_ended_rows = True
     tok_batch = sum(r.tokens for r in together)
     t0 = time.perf_counter()
     alone = [generate_plain(gen, [p], max_steps=100, max_tokens=max_tokens)[0] for p in prompts]
@@ -98,6 +104,9 @@ def batch_throughput(lm: Any, batch: int, max_tokens: int) -> dict[str, Any]:
         "batch": batch,
         "batch_tok_s": tok_batch / t_batch,
         "batch_lockstep_tok_s": sum(r.tokens for r in lock) / t_lock,
+        "batch_lockstep_unparked_tok_s": sum(r.tokens for r in unparked) / t_unparked,
+        "parking_speedup": t_unparked / t_lock,
+        "parking_same_text": sum(a.text == b.text for a, b in zip(lock, unparked, strict=True)),
         "one_at_a_time_tok_s": tok_alone / t_alone,
         "speedup": (tok_batch / t_batch) / (tok_alone / t_alone),
         "tokens_batch": tok_batch,

@@ -90,6 +90,7 @@ class StepGenerator:
         limit = max_context or getattr(model.config, "max_position_embeddings", None) or 32768
         self.max_context = int(limit)
         self._pieces: dict[int, str] = {}
+        self.park_ended_rows = True  # rows whose step ended leave the batch (off only to measure what it saves)
 
     # ----------------------------------------------------------------- public API
 
@@ -370,13 +371,25 @@ class StepGenerator:
                 recs[r].reason = "max_tokens"
         final_logits = work.next_logits.clone()
         logits = work.next_logits
+        # Rows that ended their step leave the batch (their cache parked) once they are a quarter of it:
+        # a finished row fed padding would cost a full row of compute at every later token.
+        cur, members = work, list(range(rows))  # cur's row i is row members[i] of work
+        parked: dict[int, RowCache] = {}
         while any(active):
-            act = [r for r in range(rows) if active[r]]
+            ended = [i for i, r in enumerate(members) if not active[r]]
+            if self.park_ended_rows and ended and 4 * len(ended) >= len(members):
+                for i in ended:
+                    parked[members[i]] = cur.select(torch.tensor([i], device=self.device))
+                keep = [i for i, r in enumerate(members) if active[r]]
+                cur = cur.select(torch.tensor(keep, device=self.device))
+                members = [members[i] for i in keep]
+            slot = {r: i for i, r in enumerate(members)}
+            act = [r for r in members if active[r]]
             chosen = self._choose(logits, act, recs, samplings, gens)
-            feed = torch.full((rows, 1), self.pad_id, dtype=torch.long)
-            live_now = torch.zeros((rows, 1), dtype=torch.long)
+            feed = torch.full((len(members), 1), self.pad_id, dtype=torch.long)
+            live_now = torch.zeros((len(members), 1), dtype=torch.long)
             for r, tok in zip(act, chosen, strict=True):
-                rec = recs[r]
+                rec, i = recs[r], slot[r]
                 if tok in self.eos_ids:
                     rec.finished, rec.reason = True, "eos"
                     active[r] = False
@@ -388,7 +401,7 @@ class StepGenerator:
                         verdict == "item" or (verdict == "open" and len(rec.ids) >= limit[r])
                     ):
                         # The next line starts a new item: the step ends at the newline before it.
-                        work.mask[r, rec.cut.physical :] = 0
+                        cur.mask[i, rec.cut.physical :] = 0
                         final_logits[r] = rec.cut.logits
                         rec.truncate(rec.cut.n_tokens)
                         rec.reason, active[r] = "boundary", False
@@ -396,29 +409,34 @@ class StepGenerator:
                     if verdict in ("blank", "same"):
                         rec.cut = None
                         if verdict == "blank":
-                            feed[r, 0], live_now[r, 0] = tok, 1
+                            feed[i, 0], live_now[i, 0] = tok, 1
                             rec.reason, active[r] = "boundary", False
                             continue
-                feed[r, 0] = tok
-                live_now[r, 0] = 1
+                feed[i, 0] = tok
+                live_now[i, 0] = 1
                 reason = self._step_end(rec, limit[r])
                 if reason == "cut":
-                    rec.cut = LineCut(len(rec.ids), len(rec.text), work.length + 1, None)
+                    rec.cut = LineCut(len(rec.ids), len(rec.text), cur.length + 1, None)
                 elif reason is not None:
                     rec.reason = reason
                     active[r] = False
             if not bool(live_now.any()):
                 break
-            positions = work.valid_counts()[:, None]
-            work.mask = torch.cat([work.mask, live_now.to(work.mask.device)], dim=1)
-            out = self._forward(feed, positions, work.mask, work.cache)[:, -1, :].float()
+            positions = cur.valid_counts()[:, None]
+            cur.mask = torch.cat([cur.mask, live_now.to(cur.mask.device)], dim=1)
+            out = self._forward(feed, positions, cur.mask, cur.cache)[:, -1, :].float()
             fed = live_now[:, 0].bool().to(out.device)
-            final_logits[fed] = out[fed]
-            for r in range(rows):
+            final_logits[torch.tensor(members, device=out.device)[fed]] = out[fed]
+            for i, r in enumerate(members):
                 cut = recs[r].cut
                 if cut is not None and cut.logits is None:
-                    cut.logits = out[r].clone()
+                    cut.logits = out[i].clone()
             logits = final_logits
+        if parked:  # put the rows back together, in their order
+            slot = {r: i for i, r in enumerate(members)}
+            one = lambda r: cur.select(torch.tensor([slot[r]], device=self.device))  # noqa: E731
+            whole = stack_rows([parked[r] if r in parked else one(r) for r in range(rows)])
+            work.cache, work.mask = whole.cache, whole.mask
         work.next_logits = final_logits
         return [rec.to_step() for rec in recs]
 

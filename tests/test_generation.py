@@ -138,6 +138,35 @@ def test_batched_questions_equal_each_question_alone(arch: str, tok) -> None:  #
         assert alone.token_ids() == session.token_ids(q), f"question {q}"
 
 
+@pytest.mark.parametrize("boundary", ["none", "newline", "numbered_item"])
+def test_rows_that_ended_leave_the_batch_and_results_stay_equal(boundary: str, tok) -> None:  # type: ignore[no-untyped-def]
+    gen = StepGenerator(tiny_model("llama"), tok, boundary=boundary)
+    prompts = [PROMPT, "1. Q: 3 + 4 =", "Q: A farmer has 17 sheep and buys 5 more.\n1. He", "2 x"]
+    budgets = [Sampling(max_step_tokens=m) for m in (3, 24, 9, 16)]  # rows end at different tokens
+    widths: list[int] = []
+    forward = gen._forward
+
+    def counting(input_ids, positions, mask, cache):  # type: ignore[no-untyped-def]
+        widths.append(int(input_ids.shape[0]))
+        return forward(input_ids, positions, mask, cache)
+
+    gen._forward = counting  # type: ignore[method-assign]
+    sessions = [gen.start(p) for p in prompts]
+    widths.clear()
+    for _ in range(3):
+        gen.propose_together([(s, 1, b) for s, b in zip(sessions, budgets, strict=True)])
+        for s in sessions:
+            gen.accept(s, 0)
+    assert max(widths) == len(prompts) and min(widths) == 1  # rows that ended stopped costing compute
+    gen._forward = forward  # type: ignore[method-assign]
+    for prompt, budget, merged in zip(prompts, budgets, sessions, strict=True):
+        alone = gen.start(prompt)
+        for _ in range(3):
+            gen.propose(alone, sampling=budget)
+            gen.accept(alone, 0)
+        assert alone.token_ids() == merged.token_ids()
+
+
 def test_reject_leaves_the_prefix_and_its_cache_unchanged(tok) -> None:  # type: ignore[no-untyped-def]
     gen = StepGenerator(tiny_model("llama"), tok, boundary="none", stop_strings=["\n"])
     session = gen.start(PROMPT)
