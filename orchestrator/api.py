@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +12,7 @@ from typing import Any
 import structlog
 from langchain_core.runnables import RunnableConfig
 
-from orchestrator.batching import BatchedStream, StepBatcher, run_concurrently
+from orchestrator.batching import BatchedStream, Finished, StepBatcher, run_concurrently
 from orchestrator.errors import InputError
 from orchestrator.generation import StepGenerator
 from orchestrator.state import EventCallback, SolveContext, SolveState
@@ -198,6 +198,10 @@ class Orchestrator:
             self._precision[key] = LayerPrecision(self.loaded.model, self.loaded.reference, layers)
         return self._precision[key]
 
+    def prompt_ids(self, policy: Policy, question: str) -> list[int]:
+        """The prompt's token ids for a question under a policy (the tokenizer is used under the model's lock)."""
+        return self._batcher.call(lambda: _prompt_ids(self.loaded.tokenizer, policy, question))
+
     def generator(self, policy: Policy) -> StepGenerator:
         """The step generator for a policy's step boundary (one per boundary, kept)."""
         from orchestrator.generation import StepGenerator
@@ -246,7 +250,7 @@ class Orchestrator:
             "escalation_layers": layers,
         }
         with self._stream(pol, layers) as stream:
-            prompt = self._batcher.call(lambda: _prompt_ids(self.loaded.tokenizer, pol, question))
+            prompt = self.prompt_ids(pol, question)
             return run_solve(
                 question,
                 prompt,
@@ -260,14 +264,29 @@ class Orchestrator:
                 meta=meta,
             )
 
-    def solve_many(self, questions: Sequence[str], *, concurrency: int = 1, **kwargs: Any) -> list[SolveResult]:
-        """Solve several questions with the loaded model, in order of ``questions``.
+    def solve_iter(
+        self, questions: Sequence[str], *, concurrency: int = 1, **kwargs: Any
+    ) -> Iterator[Finished[str, SolveResult]]:
+        """Solve questions ``concurrency`` at a time; yield each as it finishes, its error (if any) in it.
 
-        With ``concurrency`` k > 1, k solves run at once and their steps are generated as one
-        batch (see :mod:`orchestrator.batching`): several times the throughput where the model
-        is memory-bound. The first error raised by a solve is raised once the others have ended.
+        Concurrent solves generate their steps as one batch (see :mod:`orchestrator.batching`): more
+        throughput where the model is memory-bound at batch 1 (a GPU), less so on a small CPU. Leaving
+        the loop early (Ctrl-C) stops the running solves at their next step.
         """
-        done = {d.index: d for d in run_concurrently(list(questions), lambda q: self.solve(q, **kwargs), concurrency)}
+        try:
+            yield from run_concurrently(
+                list(questions), lambda q: self.solve(q, **kwargs), concurrency, on_stop=self._batcher.stop
+            )
+        finally:
+            self._batcher.resume()
+
+    def solve_many(self, questions: Sequence[str], *, concurrency: int = 1, **kwargs: Any) -> list[SolveResult]:
+        """Solve several questions with the loaded model (``concurrency`` at a time, see :meth:`solve_iter`).
+
+        Results come in the order of ``questions``. If solves failed, the error of the first such
+        question is raised once the others have ended.
+        """
+        done = {d.index: d for d in self.solve_iter(questions, concurrency=concurrency, **kwargs)}
         results: list[SolveResult] = []
         for i in range(len(done)):
             if done[i].error is not None:
@@ -277,7 +296,7 @@ class Orchestrator:
 
     @property
     def batch_sizes(self) -> list[tuple[int, int]]:
-        """(solves, rows) of every step generation so far: how well concurrent solves were merged."""
+        """(solves, rows) of the latest step generations: how well concurrent solves were merged."""
         return list(self._batcher.batches)
 
 

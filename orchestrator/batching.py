@@ -10,6 +10,9 @@ that is memory-bound at batch 1, eight drafts cost little more than one.
 Other model work (a prefill, an edited step, a draft's agreement, a tokenizer call) is a single
 forward or less and runs at once under the same lock. Everything a solve computes is what it
 would compute alone, up to the rounding of a different batch shape.
+
+The batcher belongs to one :class:`~orchestrator.api.Orchestrator`: two orchestrators over the same
+loaded model do not share a lock, so use one of them from several threads, not both.
 """
 
 from __future__ import annotations
@@ -17,17 +20,26 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, QslmError
 from orchestrator.generation import StepGenerator
 from orchestrator.steps import Sampling, Step
 from orchestrator.stream import GeneratorStream
 
 T = TypeVar("T")
+
+
+class BatchFailed(QslmError):
+    """The batched run that held this solve's proposal failed (the cause is chained)."""
+
+
+class BatchStopped(QslmError):
+    """The batcher was stopped while this solve waited for its step (an interrupted run)."""
 
 
 @dataclass
@@ -41,6 +53,7 @@ class _Proposal:
     layers: tuple[int, ...]
     result: list[Step] | None = None
     error: BaseException | None = None
+    shared: bool = False  # the failed run held other solves' proposals too
     done: bool = False
 
     def group(self) -> tuple[Any, ...]:
@@ -55,14 +68,16 @@ class StepBatcher:
     One batcher per model: its lock is what keeps two solves from running the model (or swapping
     its layers) at the same time, whichever :class:`StepGenerator` each one uses.
 
-    ``batches`` records every run as (solves, rows): how well concurrent solves were merged.
+    ``batches`` records the latest runs as (solves, rows): how well concurrent solves were merged.
     """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._members = 0
         self._waiting: list[_Proposal] = []
-        self.batches: list[tuple[int, int]] = []
+        self._stopped = False
+        self._local = threading.local()  # the streams open on each thread, to refuse a nested solve
+        self.batches: deque[tuple[int, int]] = deque(maxlen=4096)
 
     @property
     def members(self) -> int:
@@ -70,14 +85,29 @@ class StepBatcher:
 
     def stream(self, generator: StepGenerator, precision: Any | None = None) -> BatchedStream:
         """A stream for one solve; it counts as a member until :meth:`BatchedStream.close`."""
+        if getattr(self._local, "open", 0):
+            # This thread's solve would wait for the one it is nested in, which waits for it.
+            raise InputError("a solve cannot start another solve on the same orchestrator from inside it")
         with self._cond:
             self._members += 1
+        self._local.open = 1
         return BatchedStream(self, generator, precision)
 
     def leave(self) -> None:
+        self._local.open = 0
         with self._cond:
             self._members -= 1
             self._dispatch_if_ready()
+
+    def stop(self) -> None:
+        """Make every waiting and later proposal raise :class:`BatchStopped` (an interrupted run)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        with self._cond:
+            self._stopped = False
 
     def call(self, fn: Callable[[], T], swap: contextlib.AbstractContextManager[Any] | None = None) -> T:
         """Run a short piece of model or tokenizer work now, alone on the model."""
@@ -86,13 +116,21 @@ class StepBatcher:
 
     def propose(self, proposal: _Proposal) -> list[Step]:
         with self._cond:
+            if self._stopped:
+                raise BatchStopped("the run was stopped")
             self._waiting.append(proposal)
             self._dispatch_if_ready()
             while not proposal.done:
+                if self._stopped:
+                    self._waiting.remove(proposal)
+                    raise BatchStopped("the run was stopped")
                 self._cond.wait()
         if proposal.error is not None:
+            if proposal.shared:  # a fresh exception per thread, so tracebacks do not mix
+                raise BatchFailed(f"the batched step failed: {proposal.error!r}") from proposal.error
             raise proposal.error
-        assert proposal.result is not None
+        if proposal.result is None:
+            raise BatchFailed("the batched step ended without a result")
         return proposal.result
 
     def _dispatch_if_ready(self) -> None:
@@ -114,9 +152,9 @@ class StepBatcher:
                     self.batches.append((len(group), sum(p.n for p in group)))
                     for p, out in zip(group, outs, strict=True):
                         p.result = out[0]
-                except Exception as exc:  # each waiting solve gets the error; the others go on
+                except BaseException as exc:  # each solve of the group gets the error; other groups go on
                     for p in group:
-                        p.error = exc
+                        p.error, p.shared = exc, len(group) > 1
         finally:
             for p in waiting:
                 p.done = True
@@ -226,11 +264,14 @@ class _Ledger:
             return wall, cpu
 
 
-def run_concurrently(items: Sequence[X], fn: Callable[[X], T], concurrency: int) -> Iterator[Finished[X, T]]:
+def run_concurrently(
+    items: Sequence[X], fn: Callable[[X], T], concurrency: int, on_stop: Callable[[], None] | None = None
+) -> Iterator[Finished[X, T]]:
     """Run ``fn`` on every item, ``concurrency`` at a time on threads; yield each as it finishes.
 
     An item's error is returned in its :class:`Finished`, not raised, so one bad item costs the
-    others nothing. Leaving the loop early cancels the items not yet started.
+    others nothing. Leaving the loop early (an error, Ctrl-C) cancels the items not yet started,
+    calls ``on_stop`` (which should make the running ones end soon) and waits for them.
     """
     if concurrency < 1:
         raise InputError("concurrency must be at least 1")
@@ -252,9 +293,17 @@ def run_concurrently(items: Sequence[X], fn: Callable[[X], T], concurrency: int)
             yield work(i)
         return
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="qslm-solve")
+    finished = False
+    futures: list[Future[Finished[X, T]]] = []
     try:
         futures = [pool.submit(work, i) for i in range(len(items))]
         for future in as_completed(futures):
             yield future.result()
+        finished = True
     finally:
+        if not finished:
+            for future in futures:
+                future.cancel()
+            if on_stop is not None:
+                on_stop()
         pool.shutdown(wait=True, cancel_futures=True)

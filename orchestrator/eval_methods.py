@@ -213,11 +213,11 @@ def run_orchestrated(
     """:meth:`Orchestrator.solve` per question under the configuration's policy, ``batch`` solves at once
     (their steps generated as one batch); rows are written as solves finish, time shared out among them."""
     from orchestrator.api import Orchestrator
-    from orchestrator.batching import run_concurrently
 
     policy = _policy(config, max_tokens)
     orch = Orchestrator(loaded, policy=policy)
-    for done in run_concurrently(questions, lambda q: orch.solve(q.question, policy=policy, seed=seed), batch):
+    texts = [q.question for q in questions]
+    for done in orch.solve_iter(texts, concurrency=batch, policy=policy, seed=seed):
         if done.error is not None:
             raise done.error
         res = done.result
@@ -225,7 +225,7 @@ def run_orchestrated(
         sink(
             _row(
                 config,
-                done.item,
+                questions[done.index],
                 res.answer,
                 tokens=res.tokens_spent,
                 tokens_kept=res.tokens,

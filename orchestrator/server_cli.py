@@ -12,6 +12,17 @@ DEFAULT_QUEUE_SIZE = 16
 DEFAULT_DB = Path(os.environ.get("XDG_DATA_HOME", "~/.local/share")).expanduser() / "qslm" / "traces.sqlite"
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (refused before the model loads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``qslm serve``."""
     from orchestrator.catalog import DEFAULT_MODEL
@@ -34,7 +45,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=str(DEFAULT_DB), help=f"SQLite file of traces (default {DEFAULT_DB})")
     parser.add_argument("--queue-size", type=int, default=DEFAULT_QUEUE_SIZE, help="solves that may wait (16)")
     parser.add_argument(
-        "--workers", type=int, default=1, help="solves run at once, their steps generated as one batch (1)"
+        "--workers", type=_positive, default=1, help="solves run at once, their steps generated as one batch (1)"
     )
     parser.add_argument("--max-question-chars", type=int, default=d.max_question_chars, help="question length limit")
     parser.add_argument("--max-steps", type=int, default=d.max_steps, help="limit on steps per solve")

@@ -250,7 +250,13 @@ class Service:
             return
         from orchestrator.api import _prompt_ids
 
-        need = len(_prompt_ids(loaded.tokenizer, job.policy, job.question)) + job.policy.steps.max_total_tokens
+        prompt_ids = getattr(self.solver, "prompt_ids", None)  # an Orchestrator tokenizes under its model lock
+        prompt = (
+            prompt_ids(job.policy, job.question)
+            if callable(prompt_ids)
+            else _prompt_ids(loaded.tokenizer, job.policy, job.question)
+        )
+        need = len(prompt) + job.policy.steps.max_total_tokens
         if need > limit:
             raise LimitError(
                 f"prompt plus max_tokens is {need} tokens; the limit context_tokens (the model's context) is {limit}",

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from orchestrator.api import Orchestrator
-from orchestrator.batching import run_concurrently
+from orchestrator.batching import BatchFailed, run_concurrently
 from orchestrator.errors import InputError
 from orchestrator.generation import StepGenerator
 from orchestrator.loading import load
@@ -125,6 +125,52 @@ def test_a_failing_solve_does_not_stall_the_others(orch: Orchestrator) -> None:
     assert by_question[QUESTIONS[0]].error is None
     assert by_question[QUESTIONS[0]].result.text == alone.text  # type: ignore[union-attr]
     assert orch._batcher.members == 0  # every stream left the batcher
+
+
+def test_a_nested_solve_is_refused_instead_of_deadlocking(orch: Orchestrator) -> None:
+    def on_event(event: dict[str, Any]) -> None:
+        if event.get("event") == "monitor":
+            orch.solve(QUESTIONS[1])
+
+    with pytest.raises(InputError, match="cannot start another solve"):
+        within(60, lambda: orch.solve(QUESTIONS[0], on_event=on_event))
+    assert orch._batcher.members == 0
+    assert orch.solve(QUESTIONS[1]).steps  # the orchestrator is still usable
+
+
+def test_a_failed_batched_run_fails_its_solves_and_nothing_else(
+    orch: Orchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen = orch.generator(orch.default_policy)
+    real = gen.propose_together
+    calls: list[int] = []
+
+    def failing(requests: Any, prefix: Any = ()) -> Any:
+        calls.append(len(requests))
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return real(requests, prefix)
+
+    monkeypatch.setattr(gen, "propose_together", failing)
+    done = within(600, lambda: list(orch.solve_iter(QUESTIONS[:3], concurrency=3)))
+    failed = [d for d in done if d.error is not None]
+    assert 1 <= len(failed) == calls[1]  # exactly the solves whose proposals were in that run
+    for d in failed:
+        assert isinstance(d.error, (BatchFailed, RuntimeError))
+        cause = d.error.__cause__ if isinstance(d.error, BatchFailed) else d.error
+        assert "out of memory" in str(cause)
+    assert orch._batcher.members == 0
+    monkeypatch.undo()
+    assert all(d.error is None for d in orch.solve_iter(QUESTIONS[:2], concurrency=2))
+
+
+def test_leaving_the_loop_early_stops_the_solves_and_resumes_the_batcher(orch: Orchestrator) -> None:
+    stream = orch.solve_iter(QUESTIONS * 3, concurrency=3)
+    first = within(600, lambda: next(stream))
+    assert first.error is None
+    within(600, stream.close)  # what Ctrl-C does to the loop: not-started solves are cancelled
+    assert orch._batcher.members == 0 and not orch._batcher._stopped
+    assert orch.solve(QUESTIONS[0]).steps
 
 
 def test_run_concurrently_shares_time_returns_errors_and_cancels_on_early_exit() -> None:

@@ -126,12 +126,14 @@ class Gated:
         self.after_step = after_step
         self.events: list[str] = []
         self.calls = 0
+        self._lock = threading.Lock()  # two workers may start solves at once
 
     def escalation_layers(self, policy: Any) -> list[int]:
         return self.orch.escalation_layers(policy)
 
     def solve(self, question: str, *, policy: Any = None, seed: Any = None, on_event: Any = None) -> SolveResult:
-        self.calls += 1
+        with self._lock:
+            self.calls += 1
         self.started.set()
         assert self.gate.wait(60)
 
@@ -492,3 +494,8 @@ def test_serve_arguments_default_to_loopback() -> None:
     args = parser.parse_args(["--policy-dir", "a", "--policy-dir", "b", "--max-steps", "5"])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.queue_size == 16
     assert args.policy_dir == ["a", "b"] and args.max_steps == 5 and args.policy == "default"
+    assert args.workers == 1
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as exit_info:  # refused before any model loads
+            parser.parse_args(["--workers", bad])
+        assert exit_info.value.code == 2
