@@ -125,9 +125,9 @@ PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     ProfileStage("profile-0.5b-rtn-int3", M05, "rtn-int3"),
     CalibrateStage("calibrate-0.5b-sim-nf4", M05, "sim-nf4"),
     Stage("gsm8k-0.5b-ablations-20", "gsm8k", M05, 20, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05),
+    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
     ProfileStage("profile-1.5b-sim-nf4", M15, "sim-nf4"),
     ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),
-    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
     Stage("synthetic-1.5b-60", "synthetic", M15, 60, CORE),
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
@@ -232,7 +232,8 @@ def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
     loaded = None
     if not stage.profile.is_file():
         loaded = load(stage.model, quant="none", device=device, progress=False)
-        profile = run_profile(loaded, quant=stage.quant, progress=False)
+        checkpoint = stage.profile.with_name(stage.profile.name + ".partial")  # an interrupted profile resumes
+        profile = run_profile(loaded, quant=stage.quant, progress=False, checkpoint=checkpoint)
         profile.write_profile(stage.profile)
         plot_profile(profile, stage.profile.with_suffix(".png"))
     profile = load_profile(stage.profile)

@@ -22,6 +22,7 @@ it (``layers: profile:PATH``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -183,6 +184,63 @@ class _Divergence:
     @property
     def top1(self) -> float:
         return float(self.agree.float().mean()) if self.agree.numel() else 1.0
+
+
+@dataclass
+class _LayerPass:
+    """What a finished single-layer pass leaves: all a :class:`LayerStats` needs of it."""
+
+    mean_kl: float
+    top1: float
+
+
+class _Checkpoint:
+    """The finished single-layer passes of a profile, one JSON line each, so an interrupted run resumes.
+
+    The first line names the settings; a file written under other settings (model, quantization,
+    texts, budgets) is started over. A line torn by a kill is dropped.
+    """
+
+    def __init__(self, path: Path | None, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.done: dict[tuple[str, int], _LayerPass] = {}
+        if path is None:
+            return
+        header = json.dumps({"settings": settings}, sort_keys=True)
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+        if lines and lines[0] == header:
+            for line in lines[1:]:
+                try:
+                    rec = json.loads(line)
+                    self.done[(str(rec["pass"]), int(rec["layer"]))] = _LayerPass(float(rec["kl"]), float(rec["top1"]))
+                except (ValueError, KeyError, TypeError):
+                    break
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            body = [header] + [
+                json.dumps({"pass": kind, "layer": layer, "kl": got.mean_kl, "top1": got.top1})
+                for (kind, layer), got in self.done.items()
+            ]
+            path.write_text("\n".join(body) + "\n", encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"cannot write the profile checkpoint {path}: {exc.strerror or exc}") from exc
+        if self.done:
+            log.info("profile_resumed", checkpoint=str(path), passes_done=len(self.done))
+
+    def get(self, kind: str, layer: int) -> _LayerPass | None:
+        return self.done.get((kind, layer))
+
+    def add(self, kind: str, layer: int, div: _Divergence) -> _LayerPass:
+        got = _LayerPass(div.mean_kl, div.top1)
+        self.done[(kind, layer)] = got
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"pass": kind, "layer": layer, "kl": got.mean_kl, "top1": got.top1}) + "\n")
+        return got
+
+    def remove(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 class _Calibration:
@@ -394,11 +452,14 @@ def run_profile(
     device: str = "auto",
     dtype: str | None = None,
     progress: bool = True,
+    checkpoint: str | Path | None = None,
 ) -> Profile:
     """Profile ``model`` (a name to load, or an unquantized :class:`LoadedModel`) under ``quant``.
 
     ``texts`` defaults to the synthetic suite (:data:`DEFAULT_LIMIT` problems). The model's weights are
-    bit-identical afterwards, also when it stops with an exception.
+    bit-identical afterwards, also when it stops with an exception. With a ``checkpoint`` file every
+    finished layer pass is kept there, a rerun with the same settings skips them (a profile of a
+    1.5B model takes hours on a small CPU), and the file is removed once the profile is done.
     """
     from tqdm import tqdm
 
@@ -423,11 +484,17 @@ def run_profile(
     blocks = decoder_layers(hf)
     n_layers = len(blocks)
     refs = _References(loaded.reference, n_layers)
-    calib = _Calibration(hf, loaded.tokenizer, list(texts) if texts is not None else calibration_texts(),
-                         max_tokens=max_tokens, batch_size=batch_size, top_k=top_k)  # fmt: skip
+    text_list = list(texts) if texts is not None else calibration_texts()
+    calib = _Calibration(hf, loaded.tokenizer, text_list, max_tokens=max_tokens, batch_size=batch_size, top_k=top_k)
+    settings = {
+        "model": loaded.name, "quant": spec.name, "group_size": spec.group_size, "max_tokens": max_tokens,
+        "top_k": top_k, "batch_size": batch_size, "dtype": str(next(hf.parameters()).dtype),
+        "texts": hashlib.sha256("\x00".join(text_list).encode("utf-8")).hexdigest(),
+    }  # fmt: skip
+    ckpt = _Checkpoint(Path(checkpoint) if checkpoint is not None else None, settings)
     bar = tqdm(total=2 * n_layers + 2, desc="profile", unit="pass", file=sys.stderr, disable=not progress)
-    quant_stats: list[_Divergence] = []
-    restore_stats: list[_Divergence] = []
+    quant_stats: list[_LayerPass] = []
+    restore_stats: list[_LayerPass] = []
     try:
         for i in range(n_layers):  # the reference must be what the folder holds, layer by layer
             _put(blocks[i], refs.read(i), i, check=True)
@@ -435,19 +502,25 @@ def run_profile(
         bar.update()
         for i in range(n_layers):
             bar.set_postfix_str(f"quantize layer {i}")
-            simulate_quantization_(hf, spec, layers=[i])
-            quant_stats.append(calib.divergence(start=i))
-            _put(blocks[i], refs.read(i), i)
+            got = ckpt.get("quantize", i)
+            if got is None:
+                simulate_quantization_(hf, spec, layers=[i])
+                got = ckpt.add("quantize", i, calib.divergence(start=i))
+                _put(blocks[i], refs.read(i), i)
+            quant_stats.append(got)
             bar.update()
         simulate_quantization_(hf, spec)
         full = calib.divergence(capture=True)
         bar.update()
         for i in range(n_layers):
             bar.set_postfix_str(f"restore layer {i}")
-            rounded = {k: w.detach().clone() for k, w in _linear_weights(blocks[i]).items()}
-            _put(blocks[i], refs.read(i), i)
-            restore_stats.append(calib.divergence(start=i))
-            _put(blocks[i], rounded, i)
+            got = ckpt.get("restore", i)
+            if got is None:
+                rounded = {k: w.detach().clone() for k, w in _linear_weights(blocks[i]).items()}
+                _put(blocks[i], refs.read(i), i)
+                got = ckpt.add("restore", i, calib.divergence(start=i))
+                _put(blocks[i], rounded, i)
+            restore_stats.append(got)
             bar.update()
     finally:
         bar.close()
@@ -464,6 +537,7 @@ def run_profile(
         top1_agreement=full.top1, layers=layers, classes=_per_class(calib.classes, full),
         seconds=round(time.perf_counter() - started, 2),
     )  # fmt: skip
+    ckpt.remove()
     log.info("profile_done", model=result.model, quant=result.quant, seconds=result.seconds,
              full_kl=round(result.full_kl, 5), top_layers=result.top_layers())  # fmt: skip
     return result

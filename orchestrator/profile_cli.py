@@ -106,7 +106,8 @@ def run_profile_command(args: argparse.Namespace) -> int:
     texts = calibration_texts(args.data, limit=args.limit)
     profile = run_profile(args.model, quant=args.quant, texts=texts, max_tokens=args.max_tokens,
                           batch_size=args.batch_size, top_k=args.top_k, group_size=args.group_size,
-                          device=args.device, dtype=args.dtype, progress=not args.no_progress)  # fmt: skip
+                          device=args.device, dtype=args.dtype, progress=not args.no_progress,
+                          checkpoint=f"{args.out}.partial")  # fmt: skip
     path = profile.write_profile(args.out)
     if args.plot:
         plot_profile(profile, args.plot)

@@ -145,6 +145,41 @@ def test_weights_restored_when_interrupted(tmp_path: Path, monkeypatch: pytest.M
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
+def test_an_interrupted_profile_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    loaded = _load(save_tiny("qwen2", tmp_path / "q", layers=3))
+    whole = prof.run_profile(loaded, quant=QUANT, **KW)
+    ckpt = tmp_path / "p.json.partial"
+    real = prof._Calibration.divergence
+    calls = {"n": 0}
+
+    def killed_at_five(self: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 5:  # 3 quantize passes and the full pass are done, no restore pass yet
+            raise KeyboardInterrupt
+        return real(self, **kwargs)
+
+    monkeypatch.setattr(prof._Calibration, "divergence", killed_at_five)
+    with pytest.raises(KeyboardInterrupt):
+        prof.run_profile(loaded, quant=QUANT, checkpoint=ckpt, **KW)
+    kept = ckpt.read_text().splitlines()
+    assert len(kept) == 1 + 3 and '"settings"' in kept[0]  # the header and the three quantize passes
+    with ckpt.open("a") as fh:
+        fh.write('{"pass": "restore", "lay')  # a line torn by a kill
+    calls["n"] = -1000
+    resumed = prof.run_profile(loaded, quant=QUANT, checkpoint=ckpt, **KW)
+    assert calls["n"] == -1000 + 1 + 3  # the full pass and the three restore passes: no quantize pass again
+    assert resumed.layers == whole.layers and resumed.full_kl == whole.full_kl
+    assert not ckpt.exists()  # removed once the profile is done
+
+    prof.run_profile(loaded, quant=QUANT, checkpoint=ckpt, **KW)  # fresh start, then other settings
+    calls["n"] = 0
+    with pytest.raises(KeyboardInterrupt):
+        prof.run_profile(loaded, quant=QUANT, checkpoint=ckpt, **KW)
+    calls["n"] = -1000
+    prof.run_profile(loaded, quant="rtn-int4", checkpoint=ckpt, **KW)
+    assert calls["n"] == -1000 + 3 + 1 + 3  # another quantization: nothing reused
+
+
 @pytest.mark.parametrize(
     ("quant", "error", "words"),
     [
