@@ -381,9 +381,9 @@ CAVEATS = """\
   shared out among the solves running. The token ratio is the fairer cost figure; the time ratio is what
   a user of this CPU would see.
 - **Batch numerics.** Plain greedy answers come from batched, left-padded forwards; the orchestrator's
-  from batch-1 forwards or from merged runs of other shapes. Floating-point sums differ slightly between the two, which by itself flips some
-  greedy tokens. Part of any difference between plain and orchestrated on the *reference* model would be
-  this noise; on quantized models it is mixed into the measured effect.
+  from batch-1 forwards or from merged runs of other shapes. Floating-point sums differ slightly between
+  them, which by itself flips some greedy tokens. Part of any difference between plain and orchestrated
+  on the *reference* model would be this noise; on quantized models it is mixed into the measured effect.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
   leave the machine to someone else's benchmark: wall seconds include that. The CPU seconds in
   brackets (process CPU time, both threads) are not inflated by pauses; they were recorded from the
