@@ -58,10 +58,11 @@ def cost_text(entry: dict[str, Any]) -> str:
     if not cost or not cost.get("n"):
         return "1×" if entry.get("baseline") == entry["config"] and entry["n"] else "–"
     tok, sec, cpu = cost.get("tokens_ratio"), cost.get("seconds_ratio"), cost.get("cpu_ratio")
+    cpu_n = f" (n={cost['cpu_n']})" if cost.get("cpu_n") != cost["n"] else ""  # rows without CPU time
     parts = [
         f"{tok:.2f}× tok" if tok is not None else "",
         f"{sec:.2f}× time" if sec is not None else "",
-        f"{cpu:.2f}× CPU (n={cost['cpu_n']})" if cpu is not None else "",
+        f"{cpu:.2f}× CPU{cpu_n}" if cpu is not None else "",
     ]
     return ", ".join(p for p in parts if p) + f" (n={cost['n']})"
 

@@ -310,3 +310,12 @@ def test_cli_functions(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[
     assert "| configuration |" in capsys.readouterr().out
     with pytest.raises(InputError, match="no configuration"):
         run_eval_command(parser.parse_args([str(data)]))
+
+
+def test_cost_text_names_the_cpu_n_only_where_it_differs() -> None:
+    from orchestrator.eval_report import cost_text
+
+    cost = {"n": 20, "tokens_ratio": 2.3, "seconds_ratio": 2.25, "cpu_ratio": 2.24, "cpu_n": 20}
+    entry = {"config": "c", "n": 20, "cost": cost}
+    assert cost_text(entry) == "2.30× tok, 2.25× time, 2.24× CPU (n=20)"
+    assert cost_text({**entry, "cost": {**cost, "cpu_n": 14}}) == "2.30× tok, 2.25× time, 2.24× CPU (n=14) (n=20)"
