@@ -26,12 +26,15 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import structlog
+
 from orchestrator.errors import InputError, QslmError
 from orchestrator.generation import StepGenerator
 from orchestrator.steps import Sampling, Step
 from orchestrator.stream import GeneratorStream
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 class BatchFailed(QslmError):
@@ -85,16 +88,21 @@ class StepBatcher:
 
     def stream(self, generator: StepGenerator, precision: Any | None = None) -> BatchedStream:
         """A stream for one solve; it counts as a member until :meth:`BatchedStream.close`."""
-        if getattr(self._local, "open", 0):
+        if self.current() is not None:
             # This thread's solve would wait for the one it is nested in, which waits for it.
             raise InputError("a solve cannot start another solve on the same orchestrator from inside it")
+        stream = BatchedStream(self, generator, precision)
         with self._cond:
             self._members += 1
-        self._local.open = 1
-        return BatchedStream(self, generator, precision)
+        self._local.stream = stream
+        return stream
+
+    def current(self) -> BatchedStream | None:
+        """The stream of the solve running on this thread, if any."""
+        return getattr(self._local, "stream", None)
 
     def leave(self) -> None:
-        self._local.open = 0
+        self._local.stream = None
         with self._cond:
             self._members -= 1
             self._dispatch_if_ready()
@@ -143,22 +151,34 @@ class StepBatcher:
             groups.setdefault(p.group(), []).append(p)
         try:
             for group in groups.values():
-                first = group[0]
-                try:
-                    with first.stream.swapped(first.layers):
-                        outs = first.stream.gen.propose_together(
-                            [(p.stream.require_session(), p.n, p.sampling) for p in group], first.prefix
-                        )
-                    self.batches.append((len(group), sum(p.n for p in group)))
-                    for p, out in zip(group, outs, strict=True):
-                        p.result = out[0]
-                except BaseException as exc:  # each solve of the group gets the error; other groups go on
-                    for p in group:
-                        p.error, p.shared = exc, len(group) > 1
+                self._run_group(group)
         finally:
             for p in waiting:
                 p.done = True
             self._cond.notify_all()
+
+    def _run_group(self, group: list[_Proposal]) -> None:
+        """One token loop for the group; if it fails, each proposal again alone, so a failure (a
+        batch too large for the device, a bad session) costs only the solves that cause it."""
+        first = group[0]
+        try:
+            with first.stream.swapped(first.layers):
+                outs = first.stream.gen.propose_together(
+                    [(p.stream.require_session(), p.n, p.sampling) for p in group], first.prefix
+                )
+            self.batches.append((len(group), sum(p.n for p in group)))
+            for p, out in zip(group, outs, strict=True):
+                p.result = out[0]
+        except Exception as exc:
+            if len(group) == 1:
+                first.error = exc
+                return
+            log.warning("batched_run_failed", solves=len(group), error=repr(exc), then="each alone")
+            for p in group:
+                self._run_group([p])
+        except BaseException as exc:  # an interrupt: every solve of the group gets it
+            for p in group:
+                p.error, p.shared = exc, len(group) > 1
 
 
 class BatchedStream(GeneratorStream):

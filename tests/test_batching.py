@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 
 from orchestrator.api import Orchestrator
-from orchestrator.batching import BatchFailed, run_concurrently
+from orchestrator.batching import run_concurrently
 from orchestrator.errors import InputError
 from orchestrator.generation import StepGenerator
 from orchestrator.loading import load
@@ -138,30 +138,39 @@ def test_a_nested_solve_is_refused_instead_of_deadlocking(orch: Orchestrator) ->
     assert orch.solve(QUESTIONS[1]).steps  # the orchestrator is still usable
 
 
-def test_a_failed_batched_run_fails_its_solves_and_nothing_else(
+def test_a_failed_batched_run_costs_only_the_solve_that_causes_it(
     orch: Orchestrator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    alone = [orch.solve(q) for q in QUESTIONS[:3]]
     gen = orch.generator(orch.default_policy)
     real = gen.propose_together
-    calls: list[int] = []
+    poisoned: list[Any] = []  # the session of the second question, once it exists
+    sizes: list[int] = []
 
     def failing(requests: Any, prefix: Any = ()) -> Any:
-        calls.append(len(requests))
-        if len(calls) == 2:
-            raise RuntimeError("out of memory")
+        sizes.append(len(requests))
+        if len(requests) > 2:
+            raise RuntimeError("out of memory")  # a batch too large for the device
+        if poisoned and any(r[0] is poisoned[0] for r in requests):
+            raise ValueError("bad session")
         return real(requests, prefix)
 
+    def mark(q: str) -> Any:
+        def on_event(event: dict[str, Any]) -> None:
+            if q == QUESTIONS[1] and not poisoned and event.get("event") == "monitor":
+                poisoned.append(orch._batcher.current().session)  # type: ignore[union-attr]
+
+        return orch.solve(q, on_event=on_event)
+
     monkeypatch.setattr(gen, "propose_together", failing)
-    done = within(600, lambda: list(orch.solve_iter(QUESTIONS[:3], concurrency=3)))
-    failed = [d for d in done if d.error is not None]
-    assert 1 <= len(failed) == calls[1]  # exactly the solves whose proposals were in that run
-    for d in failed:
-        assert isinstance(d.error, (BatchFailed, RuntimeError))
-        cause = d.error.__cause__ if isinstance(d.error, BatchFailed) else d.error
-        assert "out of memory" in str(cause)
+    done = within(600, lambda: list(run_concurrently(QUESTIONS[:3], mark, 3)))
+    by_question = {d.item: d for d in done}
+    assert max(sizes) == 3 and 1 in sizes  # the merged run failed, then each proposal ran alone
+    assert isinstance(by_question[QUESTIONS[1]].error, ValueError)  # only the solve whose session is bad fails
+    for i in (0, 2):
+        assert by_question[QUESTIONS[i]].error is None
+        assert by_question[QUESTIONS[i]].result.text == alone[i].text  # type: ignore[union-attr]
     assert orch._batcher.members == 0
-    monkeypatch.undo()
-    assert all(d.error is None for d in orch.solve_iter(QUESTIONS[:2], concurrency=2))
 
 
 def test_leaving_the_loop_early_stops_the_solves_and_resumes_the_batcher(orch: Orchestrator) -> None:
