@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -36,15 +37,21 @@ ADVERSARIAL = {
 }
 
 
+def best_of_three(fn: Callable[[], object]) -> float:
+    """The fastest of three runs, so a busy machine (a preemption) does not fail a bound meant for hangs."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
 @pytest.mark.parametrize("name", list(ADVERSARIAL))
 def test_adversarial_input_is_answered_quickly(name: str) -> None:
     text = ADVERSARIAL[name]
-    best = float("inf")
-    for _ in range(3):  # the best of three, so a busy CI machine does not fail the bound
-        start = time.perf_counter()
-        verdict = check_step(text)
-        best = min(best, time.perf_counter() - start)
-    assert verdict.status in ("correct", "wrong", "unknown")
+    assert check_step(text).status in ("correct", "wrong", "unknown")
+    best = best_of_three(lambda: check_step(text))
     assert best < BUDGET_S, f"{name}: {best * 1000:.1f} ms"
 
 
@@ -57,10 +64,14 @@ def test_exact_verdicts_where_possible() -> None:
 
 @pytest.mark.parametrize("text", ["9**9**9**9", "10^10^10", "2^(2^(2^(2^(2^2))))", "(((" * 30 + "1", "1e999999"])
 def test_parser_refuses_fast(text: str) -> None:
-    start = time.perf_counter()
     with pytest.raises(ExpressionError):
         evaluate(text)
-    assert time.perf_counter() - start < BUDGET_S
+
+    def refused() -> None:
+        with pytest.raises(ExpressionError):
+            evaluate(text)
+
+    assert best_of_three(refused) < BUDGET_S
 
 
 PIECES = [
@@ -115,16 +126,17 @@ PIECES = [
 
 def test_fuzz_sample_never_crashes() -> None:
     rng = random.Random(1234)
-    slowest = 0.0
+    slowest, slowest_text = 0.0, ""
     for _ in range(1500):
         text = "".join(rng.choice(PIECES) for _ in range(rng.randint(1, 120)))
         start = time.perf_counter()
         verdict = check_step(text)
-        slowest = max(slowest, time.perf_counter() - start)
+        if time.perf_counter() - start > slowest:
+            slowest, slowest_text = time.perf_counter() - start, text
         assert verdict.status in ("correct", "wrong", "unknown")
         for c in verdict.claims:
             assert 0 <= c.span[0] <= c.span[1] <= len(text)
             assert 0 <= c.result_span[0] <= c.result_span[1] <= len(text)
         if verdict.status == "wrong":
             assert verdict.corrected_text is not None
-    assert slowest < BUDGET_S
+    assert best_of_three(lambda: check_step(slowest_text)) < BUDGET_S  # the slowest input, timed again
