@@ -215,15 +215,10 @@ class _Checkpoint:
                     self.done[(str(rec["pass"]), int(rec["layer"]))] = _LayerPass(float(rec["kl"]), float(rec["top1"]))
                 except (ValueError, KeyError, TypeError):
                     break
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            body = [header] + [
-                json.dumps({"pass": kind, "layer": layer, "kl": got.mean_kl, "top1": got.top1})
-                for (kind, layer), got in self.done.items()
-            ]
-            path.write_text("\n".join(body) + "\n", encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write the profile checkpoint {path}: {exc.strerror or exc}") from exc
+        from orchestrator.files import write_text
+
+        kept = [_line(kind, layer, got) for (kind, layer), got in self.done.items()]
+        write_text(path, header + "\n" + "".join(kept))  # the torn line, if any, dropped
         if self.done:
             log.info("profile_resumed", checkpoint=str(path), passes_done=len(self.done))
 
@@ -235,12 +230,17 @@ class _Checkpoint:
         self.done[(kind, layer)] = got
         if self.path is not None:
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps({"pass": kind, "layer": layer, "kl": got.mean_kl, "top1": got.top1}) + "\n")
+                fh.write(_line(kind, layer, got))
         return got
 
     def remove(self) -> None:
         if self.path is not None:
             self.path.unlink(missing_ok=True)
+
+
+def _line(kind: str, layer: int, got: _LayerPass) -> str:
+    """One finished pass as the checkpoint keeps it."""
+    return json.dumps({"pass": kind, "layer": layer, "kl": got.mean_kl, "top1": got.top1}) + "\n"
 
 
 class _Calibration:
