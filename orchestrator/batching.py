@@ -207,10 +207,9 @@ class BatchedStream(GeneratorStream):
         return self.session
 
     def swapped(self, layers: Sequence[int]) -> contextlib.AbstractContextManager[Any]:
-        """High-precision copies of ``layers`` swapped in for the duration (nothing without layers)."""
-        if not layers or self.precision is None:
-            return contextlib.nullcontext()
-        return self.precision.escalated(list(layers))
+        """High-precision copies of ``layers`` swapped in for the duration (nothing without layers): the
+        swap a plain :class:`GeneratorStream` makes in :meth:`escalated`, here done around each model call."""
+        return GeneratorStream.escalated(self, layers)
 
     def sync(self, prompt_ids: Sequence[int], accepted: Sequence[str]) -> None:
         self.batcher.call(lambda: GeneratorStream.sync(self, prompt_ids, accepted), self.swapped(self._layers))
