@@ -7,6 +7,7 @@ pure functions of logits and text, with no model or cache in sight.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -84,16 +85,32 @@ class RowRecord:
         )
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
+def sampling_probs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """The distribution one row samples from: tempered, cut to its top-``top_p`` nucleus, on the logits' device
+    and without waiting for it (no host sync), so the rows of a batch are prepared before one transfer."""
     probs = torch.softmax(logits / temperature, dim=-1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(descending=True)
         keep = sorted_p.cumsum(0) - sorted_p < top_p
         keep[0] = True
-        filtered = torch.zeros_like(probs)
-        filtered[order[keep]] = sorted_p[keep]
+        filtered = torch.zeros_like(probs).scatter_(0, order, sorted_p * keep)
         probs = filtered / filtered.sum()
-    return int(torch.multinomial(probs.cpu(), 1, generator=gen))
+    return probs
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
+    return sample_tokens([sampling_probs(logits, temperature, top_p)], [gen])[0]
+
+
+def sample_tokens(probs: Sequence[torch.Tensor], gens: Sequence[torch.Generator | None]) -> list[int]:
+    """One token from each row's distribution, by inverse CDF: one uniform per row from the row's own (host)
+    generator, one cumulative sum for the whole batch where the rows live, one read back. Drawing on the host
+    with ``torch.multinomial`` instead costs ~5 ms per row for a 150k vocabulary (measured) and a transfer of
+    every row: on a GPU it made 16 sampled candidates slower per token than one greedy row."""
+    cdf = torch.stack(list(probs)).double().cumsum(-1)
+    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens]).to(cdf.device) * cdf[:, -1]
+    picked = torch.searchsorted(cdf, u[:, None], right=True)[:, 0].clamp(max=cdf.shape[-1] - 1)
+    return [int(t) for t in picked.tolist()]
 
 
 def token_signals(

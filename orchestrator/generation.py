@@ -22,7 +22,7 @@ from typing import Any, Literal
 import structlog
 import torch
 
-from orchestrator.decoding import LineCut, RowRecord, next_line_verdict, sample_token, token_signals
+from orchestrator.decoding import LineCut, RowRecord, next_line_verdict, sample_tokens, sampling_probs, token_signals
 from orchestrator.errors import InputError
 from orchestrator.kv import RowCache, stack_rows
 from orchestrator.steps import Sampling, Step, StopReason
@@ -425,8 +425,10 @@ class StepGenerator:
             positions = cur.valid_counts()[:, None]
             cur.mask = torch.cat([cur.mask, live_now.to(cur.mask.device)], dim=1)
             out = self._forward(feed, positions, cur.mask, cur.cache)[:, -1, :].float()
-            fed = live_now[:, 0].bool().to(out.device)
-            final_logits[torch.tensor(members, device=out.device)[fed]] = out[fed]
+            fed = [i for i in range(len(members)) if live_now[i, 0]]  # indices built on the host: no device sync
+            final_logits[torch.tensor([members[i] for i in fed], device=out.device)] = out[
+                torch.tensor(fed, device=out.device)
+            ]
             for i, r in enumerate(members):
                 cut = recs[r].cut
                 if cut is not None and cut.logits is None:
@@ -494,19 +496,29 @@ class StepGenerator:
         probs = logp.exp()
         top2 = probs.topk(2, dim=-1)
         entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
-        greedy = top2.indices[:, 0]
-        chosen: list[int] = []
+        # Host reads are batched (a GPU waits at each): the greedy tokens once, the draws once, the signals once.
+        chosen: list[int] = top2.indices[:, 0].tolist()
+        hot: list[tuple[int, float]] = []  # (row of sub, temperature) of the rows that sample
         for j, r in enumerate(act):
-            rec, sampling = recs[r], samplings[r]
+            sampling = samplings[r]
             temp = sampling.temperature
             if sampling.temperature_hook is not None:
-                temp = sampling.temperature_hook(rec.ids, int(greedy[j]))
-            tok = int(greedy[j]) if temp <= 0 else sample_token(sub[j], temp, sampling.top_p, gens[r])
-            chosen.append(tok)
-            rec.logprobs.append(float(logp[j, tok]))
-            rec.entropies.append(float(entropy[j]))
-            rec.top1.append(float(top2.values[j, 0]))
-            rec.margins.append(float(top2.values[j, 0] - top2.values[j, 1]))
+                temp = sampling.temperature_hook(recs[r].ids, chosen[j])
+            if temp > 0:
+                hot.append((j, temp))
+        if hot:
+            dists = [sampling_probs(sub[j], temp, samplings[act[j]].top_p) for j, temp in hot]
+            for (j, _), tok in zip(hot, sample_tokens(dists, [gens[act[j]] for j, _ in hot]), strict=True):
+                chosen[j] = tok
+        picked = logp.gather(-1, torch.tensor(chosen, device=logp.device)[:, None])[:, 0]
+        top1 = top2.values[:, 0]
+        signals = torch.stack([picked, entropy, top1, top1 - top2.values[:, 1]]).tolist()
+        for j, r in enumerate(act):
+            rec = recs[r]
+            rec.logprobs.append(signals[0][j])
+            rec.entropies.append(signals[1][j])
+            rec.top1.append(signals[2][j])
+            rec.margins.append(signals[3][j])
         return chosen
 
     def _step_end(self, rec: RowRecord, limit: int) -> StopReason | Literal["cut"] | None:

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
+from orchestrator.decoding import sample_tokens, sampling_probs
 from orchestrator.errors import InputError
 from orchestrator.generation import StepGenerator
 from orchestrator.steps import Sampling
@@ -352,3 +353,36 @@ def test_continuous_plain_generation_gives_the_lockstep_steps(tok) -> None:  # t
     lock = generate_plain(gen, prompts, max_steps=5, max_tokens=12)[0]
     cont = generate_plain(gen, prompts, max_steps=5, max_tokens=12, lockstep=False)[0]
     assert [s.text for s in cont.steps] == [s.text for s in lock.steps] == ["\x1e\n", "\n" * 10]
+
+
+def _nucleus_row_by_row(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
+    """Top-p written the plain way, one row: keep the most likely tokens until their mass reaches ``top_p``."""
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p >= 1.0:
+        return probs
+    sorted_p, order = probs.sort(descending=True)
+    n = int((sorted_p.cumsum(0) - sorted_p < top_p).sum().clamp(min=1))
+    kept = torch.zeros_like(probs)
+    kept[order[:n]] = sorted_p[:n]
+    return kept / kept.sum()
+
+
+def test_draws_follow_the_nucleus_and_replay_from_the_seed() -> None:
+    logits = torch.randn(6, 300, generator=torch.Generator().manual_seed(0)) * 3
+    settings = [(0.3, 1.0), (0.7, 0.9), (1.0, 0.5), (1.3, 0.95), (0.7, 0.1), (2.0, 1.0)]
+    dists = [sampling_probs(logits[i], t, p) for i, (t, p) in enumerate(settings)]
+    for i, (t, p) in enumerate(settings):
+        torch.testing.assert_close(dists[i], _nucleus_row_by_row(logits[i], t, p), rtol=0, atol=1e-7)
+    assert int((dists[4] > 0).sum()) < int((dists[1] > 0).sum()) < 300  # the nucleus shrinks with top_p
+    gens = [torch.Generator().manual_seed(10 + i) for i in range(6)]
+    replay = [torch.Generator().manual_seed(10 + i) for i in range(6)]
+    counts = torch.zeros(6, 300)
+    for _ in range(400):
+        drawn = sample_tokens(dists, gens)
+        for i, tok in enumerate(drawn):  # the inverse CDF at the row's own uniform: seeds replay exactly
+            u = float(torch.rand(1, generator=replay[i], dtype=torch.float64))
+            assert tok == int((dists[i].double().cumsum(0) <= u * float(dists[i].double().sum())).sum())
+            assert dists[i][tok] > 0  # never a token outside the nucleus
+            counts[i, tok] += 1
+    for i in (2, 4):  # small nuclei: the draws follow the distribution
+        torch.testing.assert_close(counts[i] / 400, dists[i], rtol=0, atol=0.08)
