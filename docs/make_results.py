@@ -125,13 +125,14 @@ PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     ProfileStage("profile-0.5b-rtn-int3", M05, "rtn-int3"),
     CalibrateStage("calibrate-0.5b-sim-nf4", M05, "sim-nf4"),
     Stage("gsm8k-0.5b-ablations-20", "gsm8k", M05, 20, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05),
-    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC + VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
     ProfileStage("profile-1.5b-sim-nf4", M15, "sim-nf4"),
-    ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),
     Stage("synthetic-1.5b-60", "synthetic", M15, 60, CORE),
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
+    Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC),
+    ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
     Stage("synthetic-1.5b-more", "synthetic", M15, 60, CORE + INT3 + SC),
+    Stage("gsm8k-0.5b-60-ablations", "gsm8k", M05, 60, VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
     Stage("gsm8k-1.5b-more", "gsm8k", M15, 30, CORE + INT3 + SC),
 )
 
