@@ -78,11 +78,11 @@ def generate_speed(model: Any, prompt: list[int], new_tokens: int, repeats: int)
     return {"tokens": made, "tok_s": made / statistics.median(times[1:])}
 
 
-def step_speed(gen: Any, prompt: list[int], n: int, steps: int, step_tokens: int) -> dict[str, Any]:
+def step_speed(gen: Any, prompt: list[int], n: int, steps: int, step_tokens: int, top_p: float = 1.0) -> dict[str, Any]:
     """Tokens per second of ``steps`` proposals of ``n`` rows each (the first, a warm-up, not counted)."""
     from orchestrator.steps import Sampling
 
-    sampling = Sampling(temperature=0.7 if n > 1 else 0.0, seed=1, max_step_tokens=step_tokens)
+    sampling = Sampling(temperature=0.7 if n > 1 else 0.0, top_p=top_p, seed=1, max_step_tokens=step_tokens)
     session = gen.start([prompt])
     gen.accept(session, 0) if gen.propose(session, n=n, sampling=sampling)[0] else None
     made, spent = 0, 0.0
@@ -108,7 +108,7 @@ def decode_table(lm: Any, args: argparse.Namespace, prompt: list[int]) -> dict[s
     gen = StepGenerator(lm.model, lm.tokenizer, boundary="none")
     rows: dict[str, Any] = {"generate_b1": generate_speed(lm.model, prompt, args.step_tokens * args.steps, 2)}
     for n in args.candidates:
-        rows[f"steps_n{n}"] = step_speed(gen, prompt, n, args.steps, args.step_tokens)
+        rows[f"steps_n{n}"] = step_speed(gen, prompt, n, args.steps, args.step_tokens, args.top_p)
     rows["memory_gib"] = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return rows
 
@@ -195,6 +195,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4, help="steps timed per row (after one warm-up step)")
     ap.add_argument("--step-tokens", type=int, default=32)
     ap.add_argument("--prompt-tokens", type=int, default=96)
+    ap.add_argument("--top-p", type=float, default=1.0, help="nucleus of the sampled candidates (policies use 0.95)")
     ap.add_argument("--tokenizer", type=Path, default=None, help="folder with the catalog tokenizer's files")
     ap.add_argument("--solve-quant", default="bnb-nf4")
     ap.add_argument("--solve-tokens", type=int, default=160)

@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from orchestrator.errors import GenerationError
 from orchestrator.steps import Step, StopReason
 
 
@@ -86,8 +87,8 @@ class RowRecord:
 
 
 def sampling_probs(logits: torch.Tensor, temperature: float, top_p: float) -> torch.Tensor:
-    """The distribution one row samples from: tempered, cut to its top-``top_p`` nucleus, on the logits' device
-    and without waiting for it (no host sync), so the rows of a batch are prepared before one transfer."""
+    """The distribution one row samples from: tempered and cut to its top-``top_p`` nucleus, computed where the
+    logits live without reading anything back, so a batch's rows are all queued before one read."""
     probs = torch.softmax(logits / temperature, dim=-1)
     if top_p < 1.0:
         sorted_p, order = probs.sort(descending=True)
@@ -98,19 +99,30 @@ def sampling_probs(logits: torch.Tensor, temperature: float, top_p: float) -> to
     return probs
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, gen: torch.Generator | None) -> int:
-    return sample_tokens([sampling_probs(logits, temperature, top_p)], [gen])[0]
-
-
 def sample_tokens(probs: Sequence[torch.Tensor], gens: Sequence[torch.Generator | None]) -> list[int]:
-    """One token from each row's distribution, by inverse CDF: one uniform per row from the row's own (host)
-    generator, one cumulative sum for the whole batch where the rows live, one read back. Drawing on the host
-    with ``torch.multinomial`` instead costs ~5 ms per row for a 150k vocabulary (measured) and a transfer of
-    every row: on a GPU it made 16 sampled candidates slower per token than one greedy row."""
-    cdf = torch.stack(list(probs)).double().cumsum(-1)
-    u = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens]).to(cdf.device) * cdf[:, -1]
-    picked = torch.searchsorted(cdf, u[:, None], right=True)[:, 0].clamp(max=cdf.shape[-1] - 1)
-    return [int(t) for t in picked.tolist()]
+    """One token from each row's distribution: one uniform per row from the row's own (host) generator, so a
+    seed replays, then :func:`inverse_cdf` for the batch where the rows live. Drawing on the host with
+    ``torch.multinomial`` instead cost ~5 ms per row for a 150k vocabulary (measured) and a transfer of every
+    row: on a GPU, 16 sampled candidates were slower per token than one greedy row."""
+    uniforms = torch.cat([torch.rand(1, generator=g, dtype=torch.float64) for g in gens])
+    return inverse_cdf(torch.stack(list(probs)), uniforms)
+
+
+def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> list[int]:
+    """Per row of ``probs`` (unnormalised, non-negative), the token whose cumulative-mass bin holds
+    ``uniforms[row]`` (in [0, 1)) times the row's mass: never a zero-probability token. A row that is not a
+    distribution (NaN or infinite mass, or none) raises :class:`GenerationError`."""
+    u = uniforms.to(probs.device, non_blocking=True)
+    cdf = probs.double().cumsum(-1)
+    total = cdf[:, -1]
+    picked = torch.searchsorted(cdf, (u * total)[:, None], right=True)[:, 0].clamp(max=cdf.shape[-1] - 1)
+    picked = torch.where(total.isfinite() & (total > 0), picked, -1)
+    out = [int(t) for t in picked.tolist()]
+    if -1 in out:
+        raise GenerationError(
+            f"the model's next-token distribution is not finite for row {out.index(-1)} (NaN or infinite logits)"
+        )
+    return out
 
 
 def token_signals(

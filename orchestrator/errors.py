@@ -9,7 +9,8 @@ HTTP layer turn them into messages and status codes, nowhere else::
     ├── CatalogError                 fetch, assembly, checksum or conversion failed
     ├── QuantizationError            a quantization the device or model cannot do
     ├── UnsupportedArchitectureError layer copies for an architecture we do not know
-    └── PolicyError                  a policy file or value that does not validate
+    ├── PolicyError                  a policy file or value that does not validate
+    └── GenerationError              the model's output cannot be decoded from (non-finite logits)
 """
 
 from __future__ import annotations
@@ -41,3 +42,8 @@ class UnsupportedArchitectureError(QslmError, NotImplementedError):
 
 class PolicyError(QslmError, ValueError):
     """A policy that does not validate; the message names the offending key."""
+
+
+class GenerationError(QslmError, RuntimeError):
+    """The model produced a next-token distribution that cannot be sampled (NaN or infinite logits): a fault of
+    the model or its numerics (an fp16 overflow, say), not of the request."""

@@ -23,7 +23,7 @@ import structlog
 import torch
 
 from orchestrator.decoding import LineCut, RowRecord, next_line_verdict, sample_tokens, sampling_probs, token_signals
-from orchestrator.errors import InputError
+from orchestrator.errors import GenerationError, InputError
 from orchestrator.kv import RowCache, stack_rows
 from orchestrator.steps import Sampling, Step, StopReason
 
@@ -424,11 +424,12 @@ class StepGenerator:
                 break
             positions = cur.valid_counts()[:, None]
             cur.mask = torch.cat([cur.mask, live_now.to(cur.mask.device)], dim=1)
+            # The rows fed, as index tensors uploaded before the forward is queued (an upload waits for the queue).
+            fed = [i for i in range(len(members)) if live_now[i, 0]]
+            rows_fed = torch.tensor(fed, device=self.device)
+            targets = torch.tensor([members[i] for i in fed], device=self.device)
             out = self._forward(feed, positions, cur.mask, cur.cache)[:, -1, :].float()
-            fed = [i for i in range(len(members)) if live_now[i, 0]]  # indices built on the host: no device sync
-            final_logits[torch.tensor([members[i] for i in fed], device=out.device)] = out[
-                torch.tensor(fed, device=out.device)
-            ]
+            final_logits[targets] = out[rows_fed]
             for i, r in enumerate(members):
                 cut = recs[r].cut
                 if cut is not None and cut.logits is None:
@@ -496,7 +497,7 @@ class StepGenerator:
         probs = logp.exp()
         top2 = probs.topk(2, dim=-1)
         entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
-        # Host reads are batched (a GPU waits at each): the greedy tokens once, the draws once, the signals once.
+        # Reads to the host are batched (a GPU stalls at each): greedy tokens, draws and signals once per token.
         chosen: list[int] = top2.indices[:, 0].tolist()
         hot: list[tuple[int, float]] = []  # (row of sub, temperature) of the rows that sample
         for j, r in enumerate(act):
@@ -504,6 +505,8 @@ class StepGenerator:
             temp = sampling.temperature
             if sampling.temperature_hook is not None:
                 temp = sampling.temperature_hook(recs[r].ids, chosen[j])
+                if not math.isfinite(temp):
+                    raise GenerationError(f"the temperature hook returned {temp}")
             if temp > 0:
                 hot.append((j, temp))
         if hot:
@@ -513,6 +516,8 @@ class StepGenerator:
         picked = logp.gather(-1, torch.tensor(chosen, device=logp.device)[:, None])[:, 0]
         top1 = top2.values[:, 0]
         signals = torch.stack([picked, entropy, top1, top1 - top2.values[:, 1]]).tolist()
+        if any(math.isnan(p) for p in signals[2]):  # greedy rows too: argmax over NaN is arbitrary, not an answer
+            raise GenerationError("the model's next-token logits are not finite (NaN or infinite)")
         for j, r in enumerate(act):
             rec = recs[r]
             rec.logprobs.append(signals[0][j])

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import structlog
 
-from orchestrator.errors import QslmError
+from orchestrator.errors import GenerationError, QslmError
 from policies import Policy
 
 log = structlog.get_logger(__name__)
@@ -195,6 +195,9 @@ class SolveWorker:
                 outcome = Outcome("error", 503, {"detail": "the server is shutting down"})
         except _DeadlineReached:
             outcome = Outcome("partial", 200, self._partial(job, "deadline"))
+        except GenerationError as exc:  # the model failed, not the request
+            log.exception("solve_failed", job=job.id)
+            outcome = Outcome("error", 500, {"detail": f"model failure: {exc}"})
         except QslmError as exc:  # the same shape as a validation error
             detail = getattr(exc, "detail", None)
             items = detail() if callable(detail) else [{"loc": ["body"], "msg": str(exc), "type": "invalid_request"}]

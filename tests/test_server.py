@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 import socket
 import threading
@@ -382,6 +383,20 @@ def test_workers_run_solves_at_once_and_merge_their_steps(tiny_dir: Path, tmp_pa
         assert max(solves for solves, _ in gated.orch.batch_sizes) == 2  # their steps went through the model together
         wait_for(lambda: c.get("/healthz").json()["running"] == 0)  # the answer may leave before the worker frees
         assert parse_metrics(c.get("/metrics").text)["qslm_running"] == 0
+
+
+def test_a_model_that_yields_non_finite_logits_is_a_500_naming_it(tiny_dir: Path, tmp_path: Path) -> None:
+    orch = load_orch(tiny_dir)
+    model = orch.generator(orch.default_policy).model
+    handle = model.lm_head.register_forward_hook(lambda _m, _i, out: out.index_fill(-1, torch.tensor([3]), math.nan))
+    try:
+        with running(orch, tmp_path / "t.sqlite") as srv, httpx.Client(base_url=srv.url, timeout=60) as c:
+            answer = c.post("/v1/solve", json={"question": QUESTION})
+            assert answer.status_code == 500
+            assert "not finite" in answer.json()["detail"]
+            assert c.get("/healthz").status_code == 200  # the server goes on
+    finally:
+        handle.remove()
 
 
 def test_deadline_returns_the_partial_result(tiny_dir: Path, tmp_path: Path) -> None:
