@@ -109,6 +109,14 @@ def _rate(k: int, n: int) -> dict[str, Any]:
     return {"k": k, "n": n, "rate": k / n if n else None, "ci95": [lo, hi]}
 
 
+def was_cut(row: dict[str, Any]) -> bool:
+    """Whether an answer ran out of budget before it ended: plain and self-consistency rows say so
+    (``finished``; for self-consistency, any chain cut); an orchestrated one kept its whole token budget."""
+    if "finished" in row:
+        return not row["finished"]
+    return "max_tokens" in row and int(row.get("tokens_kept", row["tokens"])) >= int(row["max_tokens"])
+
+
 def summarize(
     rows: Iterable[dict[str, Any]], configs: Sequence[EvalConfig], expected: int | None = None
 ) -> list[dict[str, Any]]:
@@ -137,6 +145,7 @@ def summarize(
             "answered": answered,
             "tokens_mean": _mean([float(r["tokens"]) for r in mine.values()]),
             "tokens_kept_mean": _mean([float(r.get("tokens_kept", r["tokens"])) for r in mine.values()]),
+            "cut": sum(1 for r in mine.values() if was_cut(r)),
             "seconds_mean": _mean([float(r["seconds"]) for r in mine.values()]),
             "seconds_total": sum(float(r["seconds"]) for r in mine.values()),
             "cpu_seconds_mean": _mean([float(r["cpu_seconds"]) for r in mine.values() if "cpu_seconds" in r]),

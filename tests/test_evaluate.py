@@ -180,6 +180,11 @@ def test_summary_on_a_hand_made_table() -> None:
     ]
     rows[-2]["interventions"] = {"resample": 2, "escalate": 1}
     rows[-3]["interventions"] = {"resample": 1}
+    rows[8].update(finished=False)  # the quantized model's q3 ran out of budget; its others ended
+    for row in rows[5:8] + rows[9:10]:
+        row.update(finished=True)
+    rows[13].update(tokens_kept=320, max_tokens=320)  # an orchestrated answer that kept its whole budget
+    rows[12].update(tokens_kept=200, max_tokens=320)
     s = {e["config"]: e for e in summarize(rows, [ref, quant, orch], expected=5)}
     r, q, o = s["m:none:plain"], s["m:sim-nf4:plain"], s["m:sim-nf4:orchestrated:default"]
     assert (r["accuracy"]["k"], r["accuracy"]["n"], r["fidelity"], r["restoration"]) == (4, 5, None, None)
@@ -202,6 +207,8 @@ def test_summary_on_a_hand_made_table() -> None:
         "cpu_n": 0,
     }
     assert o["interventions"] == {"escalate": 1, "resample": 3}
+    assert (r["cut"], q["cut"], o["cut"]) == (0, 1, 1)
+    assert "| 1/4 |" in markdown_table({"configs": [o]})
     assert o["accuracy"]["ci95"] == list(wilson(2, 4))
 
 
