@@ -13,6 +13,7 @@ explicit positions, so a static cache and a compiled forward can replace it on C
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -91,6 +92,7 @@ class StepGenerator:
         self.max_context = int(limit)
         self._pieces: dict[int, str] = {}
         self.park_ended_rows = True  # rows whose step ended leave the batch (off only to measure what it saves)
+        self._keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
 
     # ----------------------------------------------------------------- public API
 
@@ -113,7 +115,7 @@ class StepGenerator:
 
         cache = DynamicCache()
         positions = (mask.cumsum(1) - 1).clamp(min=0)
-        logits = self._forward(input_ids, positions, mask, cache)
+        logits = self._forward(input_ids, positions, mask, cache, last_only=True)
         state = RowCache(cache, mask.to(self.device), logits[:, -1, :].float())
         return Session(
             prompt_ids=ids,
@@ -252,7 +254,7 @@ class StepGenerator:
             ones = torch.ones((1, len(rest)), dtype=torch.long, device=self.device)
             mask = torch.cat([edited.mask, ones], dim=1)
             inp = torch.tensor([rest], device=self.device)
-            logits = self._forward(inp, positions, mask, edited.cache)
+            logits = self._forward(inp, positions, mask, edited.cache, last_only=True)
             edited.mask = mask
             edited.next_logits = logits[:, -1, :].float()
         else:  # the edit is a strict prefix of the original: logits after it need one forward of its last token
@@ -297,7 +299,7 @@ class StepGenerator:
         row.compact()
         positions = torch.arange(base, base + len(ids), device=self.device)[None, :]
         mask = torch.cat([row.mask, torch.ones((1, len(ids)), dtype=torch.long, device=self.device)], dim=1)
-        logits = self._forward(torch.tensor([ids], device=self.device), positions, mask, row.cache)
+        logits = self._forward(torch.tensor([ids], device=self.device), positions, mask, row.cache, last_only=True)
         row.mask = mask
         row.next_logits = logits[:, -1, :].float()
         step = Step(
@@ -337,14 +339,18 @@ class StepGenerator:
 
     @torch.no_grad()
     def _forward(
-        self, input_ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: Any
+        self, input_ids: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor, cache: Any, last_only: bool = False
     ) -> torch.Tensor:
+        """Logits of every fed position, or with ``last_only`` of the last one alone: a prefill then skips the
+        vocabulary projection of the whole prompt (for 32 prompts of 200 tokens, ~4 GB of fp32 logits)."""
+        extra = {"logits_to_keep": 1} if last_only and self._keeps_logits else {}
         out = self.model(
             input_ids=input_ids.to(self.device),
             position_ids=positions.to(self.device),
             attention_mask=mask.to(self.device),
             past_key_values=cache,
             use_cache=True,
+            **extra,
         )
         return out.logits
 

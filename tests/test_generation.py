@@ -147,9 +147,9 @@ def test_rows_that_ended_leave_the_batch_and_results_stay_equal(boundary: str, t
     widths: list[int] = []
     forward = gen._forward
 
-    def counting(input_ids, positions, mask, cache):  # type: ignore[no-untyped-def]
+    def counting(input_ids, positions, mask, cache, last_only=False):  # type: ignore[no-untyped-def]
         widths.append(int(input_ids.shape[0]))
-        return forward(input_ids, positions, mask, cache)
+        return forward(input_ids, positions, mask, cache, last_only)
 
     gen._forward = counting  # type: ignore[method-assign]
     sessions = [gen.start(p) for p in prompts]
@@ -431,3 +431,22 @@ def test_a_temperature_hook_mixing_greedy_and_sampled_rows_gives_each_row_what_i
     assert len({tuple(c.token_ids) for c in together[1]}) > 1  # the hot positions really sampled
     assert all(c.token_ids[0] == greedy[0].token_ids[0] for c in together[1])  # position 0 was greedy
     assert {0, 1} <= {n % 2 for n in calls}
+
+
+def test_prefills_project_only_their_last_position_onto_the_vocabulary() -> None:
+    model = tiny_model("qwen2")
+    widths: list[int] = []
+    model.lm_head.register_forward_hook(lambda _m, args, _out: widths.append(args[0].shape[1]))
+    tok = byte_tokenizer()
+    gen = StepGenerator(model, tok, boundary="newline")
+    prompt = "Q: A farmer has 17 sheep and buys 5 more. How many now?\nA:"
+    session = gen.start(prompt)
+    assert widths == [1]  # the prompt's other positions never reach the vocabulary projection
+    ids = torch.tensor([tok(prompt)["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(session.state.next_logits[0], model(ids).logits[0, -1].float())
+    widths.clear()
+    gen.force_accept(session, "17 + 5 = 22\n")
+    assert widths == [1]
+    gen.propose(session, sampling=Sampling(max_step_tokens=3))
+    assert widths == [1, 1, 1, 1]  # and one per generated token
