@@ -119,7 +119,7 @@ def profiled_policy(model: str, quant: str) -> Path:
 CORE = ("none:plain", "sim-nf4:plain", f"sim-nf4:orchestrated:{POLICY}")
 INT3 = ("rtn-int3:plain", f"rtn-int3:orchestrated:{POLICY}")
 SC = ("sim-nf4:sc4",)
-INT8 = ("sim-int8:plain",)  # the yardstick DESIGN.md asks for: fidelity of a model rounded to 8 bit
+INT8 = ("sim-int8:plain",)  # the yardstick: fidelity of a model rounded to 8 bit
 
 PROFILED_05 = (
     f"sim-nf4:orchestrated:{profiled_policy(M05, 'sim-nf4')}",
@@ -362,11 +362,11 @@ PUBLISHED = """\
 
 | source | model | setting | figure |
 |---|---|---|---|
-| a study of quantized small models, as quoted in this project's issue (source not re-checked here) | small model | GSM8K, 4-bit → 4-bit + step verification → full precision | 45% → 65% vs 70%, for +20–30% time |
+| a study of quantized small models, as quoted to this project (source not re-checked here) | small model | GSM8K, 4-bit → 4-bit + step verification → full precision | 45% → 65% vs 70%, for +20–30% time |
 | Llama 3.2 model card (meta-llama/llama-models) | Llama-3.2-1B-Instruct | GSM8K-CoT: BF16 / 4-bit PTQ / SpinQuant / QAT+LoRA | 44.4 / 33.1 / 40.6 / 46.5 |
 | reproduction of Liu et al. 2025 (arXiv 2504.04823) | DeepSeek-R1-Distill-Qwen-1.5B | MATH-500: BF16 / AWQ w4 / AWQ w3 | 85.0 / 83.4 / 52.6 |
-| self-consistency (DESIGN.md) | Qwen2.5-1.5B-Instruct | GSM8K, greedy → 16 samples | 70 → 83 (the 0.5B gains little) |
-| DESIGN.md, this project, earlier | Qwen2.5-Coder-0.5B | GSM8K, same final answer as fp32 | 8-bit 9/16, sim-NF4 3/16 (7/32), RTN-int3 1/16 |
+| self-consistency, a reported figure (not re-checked here) | Qwen2.5-1.5B-Instruct | GSM8K, greedy → 16 samples | 70 → 83 (the 0.5B gains little) |
+| this project, an earlier measurement | Qwen2.5-Coder-0.5B | GSM8K, same final answer as fp32 | 8-bit 9/16, sim-NF4 3/16 (7/32), RTN-int3 1/16 |
 
 The published figures come from other models, prompts, GSM8K's *test* split and GPUs; they give the
 scale of the effects, not numbers to match. Here GSM8K questions are the first ones of the *train*
@@ -609,7 +609,7 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "greedy on the same quantized model, paired per question:\n",
         *headline(sections),
         "",
-        "Where this project stands against the study quoted in the issue, whose step verification closed "
+        "Where this project stands against the study quoted above, whose step verification closed "
         "(65 − 45) / (70 − 45) = 0.8 of the 4-bit gap for +20–30% time:\n",
         *(standing(sections) or ["- nothing to compare yet."]),
         "",
