@@ -609,7 +609,7 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "greedy on the same quantized model, paired per question:\n",
         *headline(sections),
         "",
-        "Where this project stands against the study quoted above, whose step verification closed "
+        "Where this project stands against the study in the table below, whose step verification closed "
         "(65 − 45) / (70 − 45) = 0.8 of the 4-bit gap for +20–30% time:\n",
         *(standing(sections) or ["- nothing to compare yet."]),
         "",
