@@ -185,21 +185,18 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
         return
     data = gsm8k if stage.suite == "gsm8k" else ensure_synthetic()
     configs = [c for c in stage.configs if _policy_ready(c)]
-    # Plain and self-consistency rows go 32 to a batch; orchestrated solves `batch` at a time.
-    orchestrated = [c for c in configs if ":orchestrated" in c]
-    for group, size in ([c for c in configs if c not in orchestrated], PLAIN_BATCH), (orchestrated, batch):
-        if group:
-            run_eval(
-                data,
-                group,
-                stage.out,
-                limit=stage.limit,
-                seed=0,
-                batch=size,
-                max_tokens=stage.max_tokens,
-                device=device,
-                reports=False,
-            )
+    run_eval(
+        data,
+        configs,
+        stage.out,
+        limit=stage.limit,
+        seed=0,
+        batch=PLAIN_BATCH,  # plain and self-consistency rows
+        solves=batch,  # orchestrated solves at once
+        max_tokens=stage.max_tokens,
+        device=device,
+        reports=False,
+    )
 
 
 def _policy_ready(config: str) -> bool:

@@ -95,6 +95,7 @@ def run_eval(
     limit: int | None = None,
     seed: int = 0,
     batch: int = DEFAULT_BATCH,
+    solves: int | None = None,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     device: str = "auto",
     progress: bool = True,
@@ -103,7 +104,10 @@ def run_eval(
 ) -> dict[str, Any]:
     """Run every configuration on the first ``limit`` questions of ``data``; returns the summary.
 
-    Questions already in ``OUT/results.jsonl`` for a configuration are skipped.
+    Questions already in ``OUT/results.jsonl`` for a configuration are skipped. ``batch`` rows advance
+    together in plain and self-consistency runs; ``solves`` orchestrated solves run at once, their steps
+    merged (default: ``batch``). On a CPU plain rows gain from large batches, while each orchestrated solve
+    holds a cache per candidate, so the two are set apart.
     """
     from tqdm import tqdm
 
@@ -112,8 +116,9 @@ def run_eval(
         raise InputError("no configuration given: add --config MODEL:QUANT:METHOD[:POLICY]")
     if len({c.id for c in parsed}) != len(parsed):
         raise InputError("a configuration is given twice")
-    if batch < 1 or max_tokens < 1:
-        raise InputError("--batch and --max-tokens must be at least 1")
+    if batch < 1 or max_tokens < 1 or (solves is not None and solves < 1):
+        raise InputError("--batch, --solves and --max-tokens must be at least 1")
+    at_once = {m: (solves or batch) if m == "orchestrated" else batch for m in RUNNERS}
     questions = load_questions(data, limit=limit)
     out_dir = Path(out)
     store = ResultStore(out_dir / RESULTS_FILE)
@@ -147,7 +152,9 @@ def run_eval(
                     bar.update(1)
 
                 try:
-                    RUNNERS[c.method](loaded, c, pending, sink, batch=batch, max_tokens=max_tokens, seed=seed)
+                    RUNNERS[c.method](
+                        loaded, c, pending, sink, batch=at_once[c.method], max_tokens=max_tokens, seed=seed
+                    )
                 finally:
                     bar.close()
         finally:
@@ -158,7 +165,7 @@ def run_eval(
         parsed,
         data=str(data),
         n_questions=len(questions),
-        settings={"seed": seed, "batch": batch, "max_tokens": max_tokens, "device": device},
+        settings={"seed": seed, "batch": batch, "solves": solves or batch, "max_tokens": max_tokens, "device": device},
     )
     if reports:
         from orchestrator.eval_report import write_reports
@@ -215,7 +222,15 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         "--batch",
         type=int,
         default=DEFAULT_BATCH,
-        help=f"questions advanced together, by every method (default {DEFAULT_BATCH})",
+        help=f"questions advanced together by plain and self-consistency (rows: questions x chains) "
+        f"(default {DEFAULT_BATCH})",
+    )
+    parser.add_argument(
+        "--solves",
+        type=int,
+        default=None,
+        metavar="K",
+        help="orchestrated solves at once, their steps batched (default: --batch)",
     )
     parser.add_argument(
         "--max-tokens",
@@ -236,6 +251,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
         limit=args.limit,
         seed=args.seed,
         batch=args.batch,
+        solves=args.solves,
         max_tokens=args.max_tokens,
         device=args.device,
         progress=not args.no_progress,

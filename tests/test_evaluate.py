@@ -277,14 +277,16 @@ def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None
         loads.append((model, quant))
         return load(model, quant=quant, device=device, progress=False)
 
-    summary = run_eval(data, configs, out, max_tokens=4, batch=4, device="cpu", progress=False, loader=loader)
+    summary = run_eval(data, configs, out, max_tokens=4, batch=1, solves=2, device="cpu", progress=False, loader=loader)
     assert loads == [(tiny, "none"), (tiny, "sim-nf4")]  # each model x quant loaded once, its configs run together
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and {r["config"] for r in rows} == {parse_config(c).id for c in configs}
     sc = [r for r in rows if r["config"].endswith(":sc2")]
     assert all(len(r["votes"]) == 2 and r["tokens"] <= 8 for r in sc)
     orch = [r for r in rows if ":orchestrated:" in r["config"]]
-    assert all(isinstance(r["interventions"], dict) and r["batch"] == 2 for r in orch)  # both questions at once
+    assert all(isinstance(r["interventions"], dict) and r["batch"] == 2 for r in orch)  # both solves at once
+    assert all(r["batch"] == 1 for r in rows if r["config"].endswith(":plain") and ":orchestrated" not in r["config"])
+    assert summary["settings"]["solves"] == 2
     keys = {"gold", "answer", "correct", "tokens", "seconds", "cpu_seconds", "seed", "max_tokens"}
     assert all(keys <= r.keys() for r in rows)
     assert summary["configs"][1]["cost"] is None and summary["configs"][2]["cost"]["cpu_n"] == 2
@@ -317,6 +319,8 @@ def test_cli_functions(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[
     assert "| configuration |" in capsys.readouterr().out
     with pytest.raises(InputError, match="no configuration"):
         run_eval_command(parser.parse_args([str(data)]))
+    with pytest.raises(InputError, match="--solves"):
+        run_eval_command(parser.parse_args([str(data), "--config", f"{tiny}:none:plain", "--solves", "0"]))
 
 
 def test_cost_text_names_the_cpu_n_only_where_it_differs() -> None:
