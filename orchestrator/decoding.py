@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 
@@ -125,18 +125,28 @@ def inverse_cdf(probs: torch.Tensor, uniforms: torch.Tensor) -> list[int]:
     return out
 
 
-def token_signals(
-    logits: torch.Tensor, chosen: torch.Tensor
-) -> tuple[list[float], list[float], list[float], list[float]]:
-    """Per position: log-probability of the chosen token, entropy, top-1 probability, top-1 minus top-2."""
+def next_token_stats(logits: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Per row of ``logits``: log-probabilities, the top two probabilities (``values``, ``indices``) and the
+    entropy, the quantities every per-token signal is read from."""
     logp = torch.log_softmax(logits.float(), dim=-1)
     probs = logp.exp()
     top2 = probs.topk(2, dim=-1)
     entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
+    return logp, top2, entropy
+
+
+def read_signals(logp: torch.Tensor, top2: Any, entropy: torch.Tensor, chosen: torch.Tensor) -> list[list[float]]:
+    """Per row, from :func:`next_token_stats`: [log-probabilities of ``chosen``, entropies, top-1
+    probabilities, top-1 minus top-2], read to the host in one transfer (a GPU stalls at each read)."""
     picked = logp.gather(-1, chosen[:, None].to(logp.device))[:, 0]
-    return (
-        [float(x) for x in picked],
-        [float(x) for x in entropy],
-        [float(x) for x in top2.values[:, 0]],
-        [float(x) for x in top2.values[:, 0] - top2.values[:, 1]],
-    )
+    top1 = top2.values[:, 0]
+    out: list[list[float]] = torch.stack([picked, entropy, top1, top1 - top2.values[:, 1]]).tolist()
+    return out
+
+
+def token_signals(
+    logits: torch.Tensor, chosen: torch.Tensor
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per position: log-probability of the chosen token, entropy, top-1 probability, top-1 minus top-2."""
+    logprobs, entropies, top1, margins = read_signals(*next_token_stats(logits), chosen)
+    return logprobs, entropies, top1, margins

@@ -23,7 +23,16 @@ from typing import Any, Literal
 import structlog
 import torch
 
-from orchestrator.decoding import LineCut, RowRecord, next_line_verdict, sample_tokens, sampling_probs, token_signals
+from orchestrator.decoding import (
+    LineCut,
+    RowRecord,
+    next_line_verdict,
+    next_token_stats,
+    read_signals,
+    sample_tokens,
+    sampling_probs,
+    token_signals,
+)
 from orchestrator.errors import GenerationError, InputError
 from orchestrator.kv import RowCache, stack_rows
 from orchestrator.steps import Sampling, Step, StopReason
@@ -499,10 +508,7 @@ class StepGenerator:
         gens: list[torch.Generator | None],
     ) -> list[int]:
         sub = logits[act].float()
-        logp = torch.log_softmax(sub, dim=-1)
-        probs = logp.exp()
-        top2 = probs.topk(2, dim=-1)
-        entropy = -(probs * logp).nan_to_num(0.0).sum(dim=-1)
+        logp, top2, entropy = next_token_stats(sub)
         # Reads to the host are batched (a GPU stalls at each): greedy tokens, draws and signals once per token.
         chosen: list[int] = top2.indices[:, 0].tolist()
         hot: list[tuple[int, float]] = []  # (row of sub, temperature) of the rows that sample
@@ -519,9 +525,7 @@ class StepGenerator:
             dists = [sampling_probs(sub[j], temp, samplings[act[j]].top_p) for j, temp in hot]
             for (j, _), tok in zip(hot, sample_tokens(dists, [gens[act[j]] for j, _ in hot]), strict=True):
                 chosen[j] = tok
-        picked = logp.gather(-1, torch.tensor(chosen, device=logp.device)[:, None])[:, 0]
-        top1 = top2.values[:, 0]
-        signals = torch.stack([picked, entropy, top1, top1 - top2.values[:, 1]]).tolist()
+        signals = read_signals(logp, top2, entropy, torch.tensor(chosen, device=logp.device))
         if any(math.isnan(p) for p in signals[2]):  # greedy rows too: argmax over NaN is arbitrary, not an answer
             raise GenerationError("the model's next-token logits are not finite (NaN or infinite)")
         for j, r in enumerate(act):
