@@ -27,7 +27,7 @@ from fastapi import FastAPI, Request
 from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response, StreamingResponse
 
-from orchestrator.errors import GenerationError, PolicyError, QslmError
+from orchestrator.errors import PolicyError, QslmError
 from orchestrator.server_cli import DEFAULT_HOST, DEFAULT_QUEUE_SIZE
 from orchestrator.server_models import (
     TRACE_ID_RE,
@@ -105,8 +105,6 @@ def create_app(
 
     @app.exception_handler(QslmError)
     async def _qslm(_: Request, exc: QslmError) -> Response:
-        if isinstance(exc, GenerationError):  # the model failed, not the request
-            return json_response({"detail": str(exc)}, 500)
         loc = ("policy",) if isinstance(exc, PolicyError) else ()
         return unprocessable(str(exc), loc, "policy_error" if loc else "invalid_request")
 
