@@ -114,6 +114,7 @@ def decode_table(lm: Any, args: argparse.Namespace, prompt: list[int]) -> dict[s
 
 
 def escalation(lm: Any, args: argparse.Namespace, prompt: list[int]) -> dict[str, Any]:
+    from benchmarks.bench_escalation import time_swaps
     from orchestrator.generation import StepGenerator
     from orchestrator.layer_choice import choose_layers
     from orchestrator.precision import LayerPrecision
@@ -126,12 +127,7 @@ def escalation(lm: Any, args: argparse.Namespace, prompt: list[int]) -> dict[str
     sync()
     build_s = time.perf_counter() - t0
     grown = (torch.cuda.memory_allocated() - before) if torch.cuda.is_available() else None
-    swaps = []
-    for _ in range(200):
-        t0 = time.perf_counter_ns()
-        precision.escalate()
-        precision.restore()
-        swaps.append((time.perf_counter_ns() - t0) / 1e3)
+    swaps = time_swaps(precision, 200)
     gen = StepGenerator(lm.model, lm.tokenizer, boundary="none")
     with precision.escalated():
         escalated = step_speed(gen, prompt, 1, args.steps, args.step_tokens)
@@ -140,7 +136,7 @@ def escalation(lm: Any, args: argparse.Namespace, prompt: list[int]) -> dict[str
         "extra_mib": precision.extra_bytes / 2**20,
         "gpu_memory_grown_mib": None if grown is None else grown / 2**20,
         "build_s": build_s,
-        "escalate_restore_us_median": statistics.median(swaps),
+        "escalate_restore_us_median": swaps["median_us"],
         "steps_n1_escalated": escalated,
     }
 
