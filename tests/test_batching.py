@@ -53,17 +53,21 @@ def within(seconds: float, fn: Callable[[], T]) -> T:
     return box["value"]  # type: ignore[no-any-return]
 
 
+def eager_policy() -> Policy:
+    """Short answers with thresholds a random model's steps (scoring 0.7-0.9) cross: every intervention fires."""
+    return with_changes(
+        load_policy("default"),
+        steps={"max_total_tokens": 48, "max_step_tokens": 16},
+        sampling={"seed": 5},
+        confidence={"accept_threshold": 0.9, "escalate_threshold": 0.75},
+    )
+
+
 @pytest.fixture(scope="module")
 def orch(tmp_path_factory: pytest.TempPathFactory) -> Orchestrator:
     """A tiny model quantized to 3 bits with its reference on disk: every intervention can fire."""
     folder = save_tiny("qwen2", tmp_path_factory.mktemp("tiny") / "qwen2", layers=4)
-    policy = with_changes(
-        load_policy("default"),
-        steps={"max_total_tokens": 48, "max_step_tokens": 16},
-        sampling={"seed": 5},
-        confidence={"accept_threshold": 0.9, "escalate_threshold": 0.75},  # a random model's steps score 0.7-0.9
-    )
-    return Orchestrator(load(str(folder), quant="rtn-int3", device="cpu", progress=False), policy=policy)
+    return Orchestrator(load(str(folder), quant="rtn-int3", device="cpu", progress=False), policy=eager_policy())
 
 
 def test_proposals_of_separate_sessions_together_equal_each_alone() -> None:

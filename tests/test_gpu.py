@@ -18,8 +18,7 @@ from orchestrator.loading import load
 from orchestrator.precision import LayerPrecision, tensor_bytes
 from orchestrator.quantize import decoder_layers, fp4_roundtrip, nf4_roundtrip, parse_quant, roundtrip, rtn_scale
 from orchestrator.steps import Sampling
-from policies import load_policy
-from tests.test_batching import QUESTIONS, with_changes, within
+from tests.test_batching import QUESTIONS, eager_policy, within
 from tests.tiny import byte_tokenizer, save_tiny, tiny_model
 
 pytestmark = [
@@ -158,14 +157,8 @@ def test_merged_proposals_on_the_gpu_equal_each_alone() -> None:
 
 
 def test_concurrent_orchestrated_solves_on_the_gpu(folder: Path) -> None:
-    policy = with_changes(
-        load_policy("default"),
-        steps={"max_total_tokens": 48, "max_step_tokens": 16},
-        sampling={"seed": 5},
-        confidence={"accept_threshold": 0.9, "escalate_threshold": 0.75},
-    )
     lm = load(str(folder), quant="rtn-int3", device=CUDA, progress=False)
-    orch = Orchestrator(lm, policy=policy)
+    orch = Orchestrator(lm, policy=eager_policy())
     blocks = list(decoder_layers(lm.model))
     one_by_one = within(600, lambda: orch.solve_many(QUESTIONS))
     together = within(600, lambda: orch.solve_many(QUESTIONS, concurrency=4))
