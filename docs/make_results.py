@@ -380,7 +380,10 @@ CAVEATS = """\
   two missing answers agree) and restoration, (method − quantized) / (reference − quantized), are computed
   on the questions each pair or triple has answered. "Gained / lost" count the questions the method got
   right where plain greedy on the same quantized model got them wrong, and the reverse; p is the exact
-  two-sided sign test (McNemar) on those discordant questions. Restoration is *undefined* when the
+  two-sided sign test (McNemar) on those discordant questions; "gained with resample 4, correct 1" names
+  what fired on them (`resample`: a batch of candidate steps; `correct`: the arithmetic checker rewrote a
+  claim; `escalate`: higher-precision layers regenerated a step; `none`: nothing fired, so the answer moved
+  through batch numerics alone). Firing on a question does not prove it made the difference. Restoration is *undefined* when the
   reference and the quantized model score the same on the shared questions: it is then printed as such.
   Above 1 means the method beat the reference's *plain greedy* run: the orchestrator repairs slips the
   full-precision model makes too, so it is not bounded by it.
@@ -434,6 +437,16 @@ def _label(e: dict[str, Any]) -> str:
     return f"`{e['quant']}` + {e['method']}"
 
 
+def _attribution(rest: dict[str, Any]) -> str:
+    """What fired on the questions an orchestrated run gained and lost ("none": batch numerics alone)."""
+    parts = []
+    for side in ("gained", "lost"):
+        fired = rest.get(f"{side}_with") or {}
+        if fired:
+            parts.append(f"{side} with " + ", ".join(f"{k} {v}" for k, v in fired.items()))
+    return "".join(f"; {part}" for part in parts)
+
+
 def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
     """One line per method run on a quantized model: what it did against plain greedy on that model."""
     from orchestrator.eval_report import cost_text, pct, restoration_text
@@ -453,7 +466,7 @@ def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
             else "no shared questions yet"
         )
         lines.append(
-            f"- {_label(e)}: {_verdict(e)}; {pair}; restoration on accuracy "
+            f"- {_label(e)}: {_verdict(e)}{_attribution(rest)}; {pair}; restoration on accuracy "
             f"{restoration_text(e, 'accuracy')}, on fidelity {restoration_text(e, 'fidelity')}; fidelity "
             f"{pct(e.get('fidelity'))} vs plain {pct(base.get('fidelity') if base else None)}; cost "
             f"{cost_text(e)}."
@@ -588,6 +601,46 @@ def _end_to_end(st: ProfileStage) -> list[str]:
     ]
 
 
+TIER_NAMES = {1: "1 operation", 2: "2 operations", 3: "3 steps, a fraction, % or rate", 4: "4–5 operations"}
+
+
+def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
+    """Accuracy per difficulty tier of the synthetic suite: where along the chain length quantization bites."""
+    import json
+
+    from orchestrator.eval_stats import was_cut
+    from orchestrator.evaluate import RESULTS_FILE, ResultStore
+
+    tiers = {}
+    for line in SYNTH_FILE.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        tiers[record["id"]] = int(record["tier"])
+    store = ResultStore(stage.out / RESULTS_FILE)
+    rows = [
+        (tiers[r["question_id"]], r)
+        for r in store.rows.values()
+        if r["question_id"] in tiers and r["index"] < stage.limit
+    ]
+    names = sorted(set(TIER_NAMES) & {t for t, _ in rows})
+    lines = [
+        "Correct answers by tier of the synthetic suite (k/n; answers cut at the token budget in brackets):\n",
+        "| configuration | " + " | ".join(f"tier {t}: {TIER_NAMES[t]}" for t in names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for e in summary["configs"]:
+        mine = [(t, r) for t, r in rows if r["config"] == e["config"]]
+        if not mine:
+            continue
+        cells = []
+        for t in names:
+            got = [r for tt, r in mine if tt == t]
+            cut = sum(1 for r in got if was_cut(r))
+            cell = f"{sum(1 for r in got if r.get('correct'))}/{len(got)}" if got else "–"
+            cells.append(cell + (f" ({cut} cut)" if cut else ""))
+        lines.append(f"| `{e['config']}` | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
     """docs/results.md from the folder summaries: whatever is finished, with n and status everywhere."""
     from orchestrator.eval_report import markdown_table
@@ -627,6 +680,7 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
             "",
             *findings(stage, summary),
             "",
+            *(tier_table(stage, summary) if stage.suite == "synthetic" else []),
             f"![accuracy against cost]({rel}/accuracy_vs_cost.png)",
             f"![fidelity by configuration]({rel}/fidelity.png)",
             "",

@@ -216,6 +216,26 @@ def gained_lost(
     return gained, lost
 
 
+def fired(row: Mapping[str, Any]) -> str:
+    """What the orchestrator did on one question: the intervention kinds that fired, joined, or "none".
+
+    A question gained or lost with "none" changed only through batch numerics (plain greedy and the
+    orchestrator run forwards of different shapes), so it measures noise rather than the method.
+
+    >>> fired({"interventions": {"resample": 2, "correct": 1}}), fired({"interventions": {}})
+    ('correct+resample', 'none')
+    """
+    return "+".join(sorted(k for k, v in (row.get("interventions") or {}).items() if v)) or "none"
+
+
+def _fired_on(rows: Mapping[str, Mapping[str, Any]], questions: Iterable[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for q in questions:
+        kind = fired(rows[q])
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def _restoration(
     mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]
 ) -> dict[str, Any]:
@@ -230,6 +250,11 @@ def _restoration(
     ]
     gained, lost = gained_lost(mine, base, shared)
     out: dict[str, Any] = {"n": n, "gained": gained, "lost": lost, "sign_test_p": sign_test(gained, lost)}
+    if any("interventions" in mine[q] for q in shared):
+        right = {q: bool(mine[q].get("correct")) for q in shared}
+        before = {q: bool(base[q].get("correct")) for q in shared}
+        out["gained_with"] = _fired_on(mine, [q for q in shared if right[q] and not before[q]])
+        out["lost_with"] = _fired_on(mine, [q for q in shared if before[q] and not right[q]])
     for name, (m, qv, rv) in {"accuracy": acc, "fidelity": (fid[0], fid[1], 1.0)}.items():
         value = restoration(m, qv, rv)
         out[name] = {

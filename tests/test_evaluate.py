@@ -199,6 +199,8 @@ def test_summary_on_a_hand_made_table() -> None:
     # fidelity on q0..q3: quantized 2/4 (q0, q1), orchestrated 2/4 (q0, q2) -> 0
     assert rest["fidelity"]["value"] == pytest.approx(0.0)
     assert (rest["gained"], rest["lost"]) == (1, 1)
+    # q2 was repaired where a re-sample fired; q1 was lost with nothing fired (batch numerics alone)
+    assert (rest["gained_with"], rest["lost_with"]) == ({"resample": 1}, {"none": 1})
     assert o["cost"] == {
         "n": 4,
         "tokens_ratio": pytest.approx(1.5),
@@ -218,6 +220,7 @@ def test_restoration_undefined_when_reference_equals_quantized() -> None:
     (entry,) = [e for e in summarize(rows, configs) if e["method"] == "sc4"]
     assert entry["restoration"]["accuracy"]["value"] is None
     assert "undefined" in entry["restoration"]["accuracy"]["note"]
+    assert "gained_with" not in entry["restoration"]  # self-consistency has no interventions to credit
     summary = build_summary(rows, configs, data="d.jsonl", n_questions=1, settings={})
     assert "undefined: ref = quant (n=1)" in markdown_table(summary)
 
