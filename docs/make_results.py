@@ -474,15 +474,53 @@ def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _quantization_verdict(e: dict[str, Any]) -> str:
+    """Accuracy at full precision → quantized plain greedy, paired, with how sure the difference is."""
+    qc = e["quantization_cost"]
+    gained, lost, p, n = qc["gained"], qc["lost"], qc["sign_test_p"], qc["n"]
+    pair = f"{100 * qc['reference']:.0f}% → {100 * qc['quantized']:.0f}% (n = {n}; lost {lost}, gained {gained}"
+    if lost > gained and p < 0.05:
+        return f"{pair}; sign test p = {p:.3f}): **costs accuracy**"
+    if lost > gained and p < 0.5:
+        return f"{pair}; p = {p:.2f}): leans towards a loss, not significant at this n"
+    fid = e.get("fidelity") or {}
+    changed = (
+        f" ({fid['n'] - fid['k']} of {fid['n']} final answers differ from the reference's)" if fid.get("n") else ""
+    )
+    return f"{pair}): no measurable accuracy cost at this n{changed}"
+
+
 def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
-    """Where the orchestrator helps and where it does not, one line per suite × model × quantization."""
-    lines = []
+    """What quantization costs, then where the orchestrator helps and where it does not, paired per question."""
+    costs, lines = [], []
     for stage, summary in sections:
         for e in summary["configs"]:
+            if e.get("quantization_cost") and e["quantization_cost"]["n"]:
+                costs.append(f"- {stage.suite}, {stage.model}, `{e['quant']}`: {_quantization_verdict(e)}.")
             if e["method"] != "orchestrated" or not e["n"]:
                 continue
-            lines.append(f"- {stage.suite}, {stage.model}, {_label(e)}: {_verdict(e)}.")
-    return lines or ["- no orchestrated configuration has finished a question yet."]
+            rest = e.get("restoration") or {}
+            acc = rest.get("accuracy") or {}
+            scores = (
+                f"{100 * acc['quantized']:.0f}% → {100 * acc['method']:.0f}% (reference {100 * acc['reference']:.0f}%); "
+                if acc
+                else ""
+            )
+            tok = (e.get("cost") or {}).get("tokens_ratio")
+            lines.append(
+                f"- {stage.suite}, {stage.model}, {_label(e)}: {scores}{_verdict(e)}{_attribution(rest)}"
+                + (f"; {tok:.2f}× the tokens" if tok else "")
+                + "."
+            )
+    return [
+        "What quantization costs plain greedy (full precision → quantized, same questions):\n",
+        *(costs or ["- no quantized plain run has finished a question yet."]),
+        "",
+        "What the orchestrator buys back, against plain greedy on the same quantized model (policy `arithmetic`; "
+        "`verify_only` is its checkers alone, `arithmetic-calibrated-*` re-samples less, with a calibrated threshold, "
+        "`arithmetic-profiled-*` escalates to a profile's layers):\n",
+        *(lines or ["- no orchestrated configuration has finished a question yet."]),
+    ]
 
 
 def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
@@ -654,9 +692,6 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "(the others show their n and *in progress*). `python docs/make_results.py --gsm8k PATH` runs or "
         "resumes the plan.\n",
         "## Where the orchestrator helps, and where it does not\n",
-        "Orchestrated (policy `arithmetic`; `verify_only` is its checkers alone, `arithmetic-calibrated-*` re-samples "
-        "less, with a calibrated threshold, `arithmetic-profiled-*` escalates to a profile's layers) against plain "
-        "greedy on the same quantized model, paired per question:\n",
         *headline(sections),
         "",
         "Where this project stands against the study in the table below, whose step verification closed "

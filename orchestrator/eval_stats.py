@@ -163,6 +163,11 @@ def summarize(
             if restorable and ref is not None and base is not None
             else None
         )
+        entry["quantization_cost"] = (
+            _quantization_cost(mine, by.get(ref.id, {}))
+            if ref is not None and config.quant != "none" and config.method == "plain"
+            else None
+        )
         out.append(entry)
     return out
 
@@ -234,6 +239,21 @@ def _fired_on(rows: Mapping[str, Mapping[str, Any]], questions: Iterable[str]) -
         kind = fired(rows[q])
         counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _quantization_cost(mine: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What quantizing cost plain greedy, paired per question: the reference's wins it lost, and the reverse."""
+    shared = [q for q in mine if q in ref]
+    n = len(shared)
+    gained, lost = gained_lost(mine, ref, shared)  # right only after quantizing (a lucky flip), right only before
+    return {
+        "n": n,
+        "reference": sum(1 for q in shared if ref[q].get("correct")) / n if n else None,
+        "quantized": sum(1 for q in shared if mine[q].get("correct")) / n if n else None,
+        "gained": gained,
+        "lost": lost,
+        "sign_test_p": sign_test(gained, lost),
+    }
 
 
 def _restoration(

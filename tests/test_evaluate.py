@@ -190,6 +190,11 @@ def test_summary_on_a_hand_made_table() -> None:
     assert (r["accuracy"]["k"], r["accuracy"]["n"], r["fidelity"], r["restoration"]) == (4, 5, None, None)
     assert (q["fidelity"]["k"], q["fidelity"]["n"]) == (3, 5)  # q0, q1, q4 agree; q2 differs; q3 missing vs answered
     assert q["restoration"] is None and q["cost"] is None  # plain greedy is its own baseline
+    # quantizing lost q2 and q3 (right at full precision), gained nothing: 4/5 -> 2/5
+    assert q["quantization_cost"] == {
+        "n": 5, "reference": 0.8, "quantized": 0.4, "gained": 0, "lost": 2, "sign_test_p": 0.5
+    }  # fmt: skip
+    assert r["quantization_cost"] is None and o["quantization_cost"] is None
     assert (o["n"], o["complete"], r["complete"]) == (4, False, True)
     assert (o["fidelity"]["k"], o["fidelity"]["n"]) == (2, 4)  # q0, q2 agree
     rest = o["restoration"]
