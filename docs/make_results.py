@@ -359,14 +359,17 @@ PUBLISHED = """\
 
 | source | model | setting | figure |
 |---|---|---|---|
-| a study of quantized small models, as quoted to this project (source not re-checked here) | small model | GSM8K, 4-bit → 4-bit + step verification → full precision | 45% → 65% vs 70%, for +20–30% time |
+| a study of quantized small models, as commonly cited (its primary source was not found here to re-check) | small model | GSM8K, 4-bit → 4-bit + step verification → full precision | 45% → 65% vs 70%, for +20–30% time |
+| Li et al. 2025, *Quantization Meets Reasoning* (arXiv 2505.11574), abstract | Qwen2.5 and Llama-3, 0.5–7B | GSM8K / MATH / AIME under AWQ, GPTQ, SmoothQuant | drops up to 69.8% in the hardest settings; method and execution errors grow more than conceptual ones, starting at an early step that cascades; recovered by fine-tuning on 332 examples (3–5 GPU-minutes) |
 | Llama 3.2 model card (meta-llama/llama-models) | Llama-3.2-1B-Instruct | GSM8K-CoT: BF16 / 4-bit PTQ / SpinQuant / QAT+LoRA | 44.4 / 33.1 / 40.6 / 46.5 |
 | reproduction of Liu et al. 2025 (arXiv 2504.04823) | DeepSeek-R1-Distill-Qwen-1.5B | MATH-500: BF16 / AWQ w4 / AWQ w3 | 85.0 / 83.4 / 52.6 |
 | self-consistency, a reported figure (not re-checked here) | Qwen2.5-1.5B-Instruct | GSM8K, greedy → 16 samples | 70 → 83 (the 0.5B gains little) |
 | this project, an earlier measurement | Qwen2.5-Coder-0.5B | GSM8K, same final answer as fp32 | 8-bit 9/16, sim-NF4 3/16 (7/32), RTN-int3 1/16 |
 
 The published figures come from other models, prompts, GSM8K's *test* split and GPUs; they give the
-scale of the effects, not numbers to match. Here GSM8K questions are the first ones of the *train*
+scale of the effects, not numbers to match. Li et al.'s finding that quantization's damage starts at one
+early step and cascades is the premise of step-wise intervention; they repair it by fine-tuning the
+quantized model, this project at inference time with the weights left as they are. Here GSM8K questions are the first ones of the *train*
 split (the only copy on this machine), answers are cut at the token budget shown in each table, and
 everything runs on a shared 2-core CPU.
 """
