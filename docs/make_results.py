@@ -377,8 +377,11 @@ everything runs on a shared 2-core CPU.
 CAVEATS = """\
 ## How to read the tables
 
-- **n and intervals.** Every accuracy and fidelity carries its n and a Wilson 95% interval. With 20–60
-  questions an interval is 20–40 points wide: only large effects are visible.
+- **n and intervals.** Every accuracy and fidelity carries its n and a Wilson 95% interval. Around 50% an
+  interval spans 40 points at n = 20 and 25 at n = 60 (less near 0% or 100%): only large effects are
+  visible. A configuration still running is summarized on its leading questions, those before the first
+  one not yet answered (concurrent solves finish out of order, the quick ones first; the table's status
+  says how many rows are written and how many the figures use).
 - **Paired comparisons.** Fidelity (same final answer as the reference: plain greedy at full precision;
   two missing answers agree) and restoration, (method − quantized) / (reference − quantized), are computed
   on the questions each pair or triple has answered. "Gained / lost" count the questions the method got
@@ -395,24 +398,23 @@ CAVEATS = """\
   write answers of at most the same length. *Cut at budget* counts the answers that reached it before
   they ended (self-consistency: any chain); a cut answer is rarely right, so where many are cut the
   accuracies understate what each configuration can do, all of them alike.
-- **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain).
-  Plain greedy and self-consistency ran 8 rows per batch, 32 from the 1.5B's runs on (32 decode ~1.9× the
-  tokens per second of 8 here; each row records its `batch`). The orchestrator's rows came in two kinds
-  (each row records its `batch`): the first ones solved one question at a time, so their wall-time ratio
-  mixes the method's cost with the loss of batching (batch 8 decodes ~2.5× the tokens per second of
-  batch 1 here); later ones ran 8 solves at once with their steps merged into batched runs, wall time
-  shared out among the solves running. The token ratio is the fairer cost figure; the time ratio is what
-  a user of this CPU would see.
+- **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain). Each
+  row records its `batch`: questions advancing together for plain greedy and self-consistency (4 to 32;
+  32 decode ~1.9× the tokens per second of 8 here), solves at once for the orchestrator (1 to 8). An
+  orchestrated row at batch 1 solved its question alone, so its wall-time ratio mixes the method's cost
+  with the loss of batching (batch 8 decodes ~2.5× the tokens per second of batch 1 here); with several
+  solves their steps ran merged into batched runs, wall time shared out among the solves running. The
+  token ratio is the fairer cost figure; the time ratio is what a user of this CPU would see.
 - **Batch numerics.** Plain greedy answers come from batched, left-padded forwards; the orchestrator's
   from batch-1 forwards or from merged runs of other shapes. Floating-point sums differ slightly between
   them, which by itself flips some greedy tokens. Part of any difference between plain and orchestrated
   on the *reference* model would be this noise; on quantized models it is mixed into the measured effect.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
   leave the machine to someone else's benchmark: wall seconds include that. The CPU seconds in
-  brackets (process CPU time, both threads) are not inflated by pauses; they were recorded from the
-  0.5B's first orchestrated GSM8K run onwards, so the first 20 GSM8K rows of the 0.5B's plain runs have
-  wall time only (the reference's 231 s/q is mostly waiting). Compare ratios within one table only;
-  the CPU ratio is the sturdiest time figure.
+  brackets (process CPU time, both threads) are not inflated by pauses; the 0.5B's first GSM8K runs
+  (reference, `sim-nf4` plain and orchestrated) have wall time only (the reference's 231 s/q is mostly
+  waiting), and a CPU ratio is printed only where both sides have CPU time. Compare ratios within one
+  table only; the CPU ratio is the sturdiest time figure.
 """
 
 
@@ -427,8 +429,8 @@ def _verdict(entry: dict[str, Any]) -> str:
     if p < 0.05:
         word = "helps" if gained > lost else "hurts"
         return f"**{word}** (gained {gained}, lost {lost} of {n}; sign test p = {p:.3f})"
-    if gained == lost:
-        return f"no difference (gained {gained}, lost {lost} of {n})"
+    if gained == lost or p >= 0.5:  # the same rule as for the cost of quantization
+        return f"no clear difference (gained {gained}, lost {lost} of {n}; p = {p:.2f})"
     lean = "helping" if gained > lost else "hurting"
     return f"leans towards {lean}, not significant yet (gained {gained}, lost {lost} of {n}; p = {p:.2f})"
 
@@ -452,14 +454,12 @@ def _attribution(rest: dict[str, Any]) -> str:
 
 def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
     """One line per method run on a quantized model: what it did against plain greedy on that model."""
-    from orchestrator.eval_report import cost_text, pct, restoration_text
+    from orchestrator.eval_report import cost_text, restoration_text
 
-    by = {e["config"]: e for e in summary["configs"]}
     lines = []
     for e in summary["configs"]:
         if e["quant"] == "none" or e["method"] == "plain" or not e["n"]:
             continue
-        base = by.get(e.get("baseline") or "")
         rest = e.get("restoration") or {}
         acc = rest.get("accuracy") or {}
         pair = (
@@ -468,10 +468,16 @@ def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
             if acc
             else "no shared questions yet"
         )
+        fid = rest.get("fidelity") or {}
+        paired_fid = (
+            f"fidelity on the same questions {100 * fid['quantized']:.0f}% (plain) → {100 * fid['method']:.0f}% "
+            f"(with it); "
+            if fid
+            else ""
+        )
         lines.append(
-            f"- {_label(e)}: {_verdict(e)}{_attribution(rest)}; {pair}; restoration on accuracy "
-            f"{restoration_text(e, 'accuracy')}, on fidelity {restoration_text(e, 'fidelity')}; fidelity "
-            f"{pct(e.get('fidelity'))} vs plain {pct(base.get('fidelity') if base else None)}; cost "
+            f"- {_label(e)}: {_verdict(e)}{_attribution(rest)}; {pair}; {paired_fid}restoration on accuracy "
+            f"{restoration_text(e, 'accuracy')}, on fidelity {restoration_text(e, 'fidelity')}; cost "
             f"{cost_text(e)}."
         )
     return lines
@@ -526,23 +532,40 @@ def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     ]
 
 
+def _won_back(rest: dict[str, Any]) -> str:
+    lost = rest.get("lost_to_quantization", 0)
+    if not lost:
+        return "quantizing lost none of these questions"
+    return f"of the {lost} questions quantizing lost it won back {rest.get('recovered', 0)}"
+
+
 def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
-    """This project's restoration and cost beside the study's (65 - 45) / (70 - 45) = 0.8 for +20-30% time."""
+    """This project's restoration and cost beside the study's (65 - 45) / (70 - 45) = 0.8 for +20-30% time:
+    the ratio, the paired view of it (questions lost to quantization and won back), and time against time."""
     lines = []
     for stage, summary in sections:
+        by = {e["config"]: e for e in summary["configs"]}
         for e in summary["configs"]:
             rest = e.get("restoration") or {}
             acc = rest.get("accuracy") or {}
             if e["method"] != "orchestrated" or not acc:
                 continue
             value = "undefined (no gap)" if acc["value"] is None else f"{acc['value']:+.2f}"
+            gap = (by.get(e.get("baseline") or "") or {}).get("quantization_cost") or {}
+            gap_text = f" (the gap itself: sign test p = {gap['sign_test_p']:.2f})" if gap.get("n") else ""
             cost = e.get("cost") or {}
+            time_ratio = cost.get("cpu_ratio") if cost.get("cpu_n") == cost.get("n") else None
+            time_text = (
+                f"{time_ratio:.2f}× the CPU time"
+                if time_ratio
+                else f"{cost.get('seconds_ratio') or 0:.2f}× the wall time"
+            )
             tok = cost.get("tokens_ratio")
             lines.append(
                 f"- {stage.suite}, {stage.model}, {_label(e)}: accuracy {100 * acc['quantized']:.0f}% → "
                 f"{100 * acc['method']:.0f}% against {100 * acc['reference']:.0f}% at full precision "
-                f"(n = {rest['n']}): restoration {value}"
-                + (f", for {100 * (tok - 1):+.0f}% generated tokens" if tok else "")
+                f"(n = {rest['n']}): restoration {value}{gap_text}; {_won_back(rest)}"
+                + (f"; {time_text} of plain greedy on the quantized model ({tok:.2f}× the tokens)" if tok else "")
                 + "."
             )
     return lines
@@ -561,12 +584,16 @@ def calibration_sections() -> list[str]:
         def roc(x: float | None) -> str:
             return "n/a" if x is None else f"{x:.2f}"
 
+        wrong = round(r.wrong_claim_rate * r.n_steps)
+        few = ": too few to rely on" if wrong < 10 else ""
         parts.append(
             f"- {st.model} under `{st.quant}`, policy `{r.policy}`: plain greedy on GSM8K questions "
             f"{r.offset}–{r.offset + r.n_questions - 1} (not evaluated), {r.n_steps} steps, accuracy "
-            f"{r.accuracy:.0%}. {r.wrong_claim_rate:.1%} of steps hold a wrong arithmetic claim. AUROC of the step "
-            f"score: {roc(r.auroc_wrong_claim)} for a wrong claim, {roc(r.auroc_wrong_answer)} for a step of a "
-            f"wrongly answered question (0.5 = no signal). The policy's accept_threshold {r.current_threshold:.2f} "
+            f"{r.accuracy:.0%}. {r.wrong_claim_rate:.1%} of steps ({round(r.wrong_claim_rate * r.n_steps)} of "
+            f"{r.n_steps}) hold a wrong arithmetic claim. AUROC of the step score: {roc(r.auroc_wrong_claim)} for a "
+            f"wrong claim (on {wrong} such steps{few}), {roc(r.auroc_wrong_answer)} for a step of a wrongly answered "
+            f"question (the steps of {round((1 - r.accuracy) * r.n_questions)} of {r.n_questions} questions; 0.5 = "
+            f"no signal). The policy's accept_threshold {r.current_threshold:.2f} "
             f"re-samples {r.current_rate:.0%} of these steps; {r.accept_threshold:.3f} re-samples "
             f"{r.achieved_rate or 0:.0%} (target {r.target_rate:.0%}; `{calibrated_policy(st.model, st.quant)}`). "
             f"`{st.report.relative_to(ROOT)}`"
@@ -646,22 +673,22 @@ TIER_NAMES = {1: "1 operation", 2: "2 operations", 3: "3 steps, a fraction, % or
 
 
 def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
-    """Accuracy per difficulty tier of the synthetic suite: where along the chain length quantization bites."""
+    """Accuracy per difficulty tier of the synthetic suite: where along the chain length quantization bites.
+    The rows are those the summary's figures use (each configuration's leading finished questions)."""
     import json
 
-    from orchestrator.eval_stats import was_cut
+    from orchestrator.eval_stats import finished_prefix, was_cut
     from orchestrator.evaluate import RESULTS_FILE, ResultStore
 
     tiers = {}
     for line in SYNTH_FILE.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         tiers[record["id"]] = int(record["tier"])
-    store = ResultStore(stage.out / RESULTS_FILE)
-    rows = [
-        (tiers[r["question_id"]], r)
-        for r in store.rows.values()
-        if r["question_id"] in tiers and r["index"] < stage.limit
-    ]
+    by_config: dict[str, dict[str, dict[str, Any]]] = {}
+    for (config, question), r in ResultStore(stage.out / RESULTS_FILE).rows.items():
+        if question in tiers and r["index"] < summary["n_questions"]:
+            by_config.setdefault(config, {})[question] = r
+    rows = [(tiers[q], r) for mine in by_config.values() for q, r in finished_prefix(mine).items()]
     names = sorted(set(TIER_NAMES) & {t for t, _ in rows})
     lines = [
         "Correct answers by tier of the synthetic suite (k/n; answers cut at the token budget in brackets):\n",

@@ -72,7 +72,9 @@ def status_text(entry: dict[str, Any]) -> str:
         return str(entry["n"])
     if entry["complete"]:
         return "done"
-    return f"{'in progress' if entry['n'] else 'not started'} ({entry['n']}/{entry['expected']})"
+    done = entry.get("done", entry["n"])
+    shown = f"; figures on the first {entry['n']}" if done != entry["n"] else ""
+    return f"{'in progress' if done else 'not started'} ({done}/{entry['expected']}{shown})"
 
 
 def markdown_table(summary: dict[str, Any]) -> str:

@@ -109,6 +109,24 @@ def _rate(k: int, n: int) -> dict[str, Any]:
     return {"k": k, "n": n, "rate": k / n if n else None, "ci95": [lo, hi]}
 
 
+def finished_prefix(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The rows of the questions before the first one not yet answered, in question order.
+
+    Concurrent solves finish out of order, quick questions first: a partial run's figures over every
+    finished row would lean towards the easy questions. Questions start in order, so the leading run
+    of answered ones is a sample that does not depend on how long each took. Rows without an
+    ``index`` are kept as they are.
+
+    >>> sorted(finished_prefix({q: {"index": i} for q, i in [("a", 0), ("b", 1), ("d", 3)]}))
+    ['a', 'b']
+    """
+    if not all("index" in r for r in rows.values()):
+        return rows
+    answered = {int(r["index"]) for r in rows.values()}
+    first_missing = next(i for i in range(len(answered) + 1) if i not in answered)
+    return {q: r for q, r in rows.items() if int(r["index"]) < first_missing}
+
+
 def was_cut(row: dict[str, Any]) -> bool:
     """Whether an answer ran out of budget before it ended: plain and self-consistency rows say so
     (``finished``; for self-consistency, any chain cut); an orchestrated one kept its whole token budget."""
@@ -125,7 +143,8 @@ def summarize(
     ``expected`` is how many questions the run asked for; a configuration with fewer rows is
     marked incomplete.
     """
-    by = _index(rows)
+    by = {config: finished_prefix(mine) for config, mine in _index(rows).items()}
+    done = {config: len(mine) for config, mine in _index(rows).items()}
     out: list[dict[str, Any]] = []
     for config in configs:
         mine = by.get(config.id, {})
@@ -139,6 +158,7 @@ def summarize(
             "method": config.method_label,
             "policy": config.policy_name,
             "n": n,
+            "done": done.get(config.id, 0),  # rows written; figures use the first n of them in question order
             "expected": expected,
             "complete": expected is not None and n >= expected,
             "accuracy": _rate(correct, n),
@@ -270,6 +290,10 @@ def _restoration(
     ]
     gained, lost = gained_lost(mine, base, shared)
     out: dict[str, Any] = {"n": n, "gained": gained, "lost": lost, "sign_test_p": sign_test(gained, lost)}
+    # the paired view of restoration: of the questions quantizing lost, how many the method won back
+    lost_to_quant = [q for q in shared if ref[q].get("correct") and not base[q].get("correct")]
+    out["lost_to_quantization"] = len(lost_to_quant)
+    out["recovered"] = sum(1 for q in lost_to_quant if mine[q].get("correct"))
     if any("interventions" in mine[q] for q in shared):
         right = {q: bool(mine[q].get("correct")) for q in shared}
         before = {q: bool(base[q].get("correct")) for q in shared}

@@ -50,6 +50,8 @@ class ResultStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
+        # a kill mid-write leaves a last line without its newline: the next row must not be glued onto it
+        self._cut_tail = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
         if path.is_file():
             with path.open(encoding="utf-8") as f:
                 for lineno, line in enumerate(f, start=1):
@@ -68,9 +70,25 @@ class ResultStore:
     def add(self, row: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a", encoding="utf-8") as f:
+            if self._cut_tail:
+                f.write("\n")
+                self._cut_tail = False
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
             f.flush()
         self.rows[(row["config"], row["question_id"])] = row
+
+    def conflicts(
+        self, configs: Sequence[EvalConfig], questions: Sequence[EvalQuestion], settings: dict[str, Any]
+    ) -> list[str]:
+        """Rows of these configurations and questions made with other ``settings`` (token budget, seed):
+        resuming would mix them with new rows, so a run refuses rather than reuse or replace them."""
+        found: dict[tuple[str, str, Any, Any], int] = {}
+        for row in self.for_configs(configs, questions):
+            for key, value in settings.items():
+                if key in row and row[key] != value:
+                    what = (row["config"], key, row[key], value)
+                    found[what] = found.get(what, 0) + 1
+        return [f"{n} rows of {c} have {k} {old} (this run: {new})" for (c, k, old, new), n in found.items()]
 
     def for_configs(self, configs: Sequence[EvalConfig], questions: Sequence[EvalQuestion]) -> list[dict[str, Any]]:
         ids = {q.id for q in questions}
@@ -122,6 +140,12 @@ def run_eval(
     questions = load_questions(data, limit=limit)
     out_dir = Path(out)
     store = ResultStore(out_dir / RESULTS_FILE)
+    clashes = store.conflicts(parsed, questions, {"max_tokens": max_tokens, "seed": seed})
+    if clashes:
+        raise InputError(
+            f"{store.path} holds results made with other settings: {'; '.join(clashes)}. "
+            "Rerun with the same settings to resume, or give another output folder"
+        )
     loader = loader or _load
     groups: dict[tuple[str, str], list[EvalConfig]] = {}
     for c in parsed:

@@ -14,7 +14,7 @@ from orchestrator.eval_data import EvalConfig, load_questions, parse_config
 from orchestrator.eval_methods import majority
 from orchestrator.eval_report import markdown_table, write_reports
 from orchestrator.eval_stats import answers_agree, restoration, sign_test, summarize, wilson
-from orchestrator.evaluate import add_eval_arguments, build_summary, run_eval, run_eval_command
+from orchestrator.evaluate import ResultStore, add_eval_arguments, build_summary, run_eval, run_eval_command
 from tests.tiny import save_tiny
 
 
@@ -266,6 +266,39 @@ def test_cut_last_line_is_recomputed(tmp_path: Path, tiny: str) -> None:
     results.write_text(text[: len(text) - 20])  # killed in the middle of writing the second line
     summary = run_eval(data, [f"{tiny}:none:plain"], out, **kw)
     assert summary["configs"][0]["n"] == 2
+    # the recomputed row went on a line of its own: a fresh read of the file finds both rows, and the cut line
+    reread = ResultStore(results)
+    assert len(reread.rows) == 2 and len(results.read_text().splitlines()) == 3
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path: Path, tiny: str) -> None:
+    data = _gsm8k(tmp_path / "q.jsonl", 2)
+    out = tmp_path / "out"
+    kw: dict[str, Any] = {"progress": False, "reports": False, "device": "cpu"}
+    run_eval(data, [f"{tiny}:none:plain"], out, max_tokens=3, limit=1, **kw)
+    before = (out / "results.jsonl").read_text()
+
+    def no_model(*_: Any) -> Any:
+        raise AssertionError("a refused run must not load a model")
+
+    for settings in ({"max_tokens": 4}, {"max_tokens": 3, "seed": 1}):
+        with pytest.raises(InputError, match="other settings") as err:
+            run_eval(data, [f"{tiny}:none:plain"], out, limit=2, loader=no_model, **kw, **settings)
+        assert "this run:" in str(err.value) and "1 rows of" in str(err.value)
+    assert (out / "results.jsonl").read_text() == before  # nothing lost, nothing added
+    # another configuration in the same folder has no rows to clash with
+    run_eval(data, [f"{tiny}:sim-nf4:plain"], out, max_tokens=4, limit=1, **kw)
+
+
+def test_partial_runs_are_summarized_on_the_leading_questions() -> None:
+    """Concurrent solves finish out of order; a partial run's figures must not favour the quick questions."""
+    ref, quant = parse_config("m:none:plain"), parse_config("m:sim-nf4:plain")
+    rows = [_r(ref.id, f"q{i}", "1", True) for i in range(5)]
+    rows += [_r(quant.id, f"q{i}", "1", i != 3) for i in (0, 1, 3, 4)]  # q2 still running; q3 wrong
+    entry = summarize(rows, [ref, quant], expected=5)[1]
+    assert (entry["n"], entry["done"], entry["accuracy"]["k"]) == (2, 4, 2)  # q0, q1 only
+    assert (entry["fidelity"]["n"], entry["quantization_cost"]["n"]) == (2, 2)
+    assert "in progress (4/5; figures on the first 2)" in markdown_table({"configs": [entry]})
 
 
 def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None:
