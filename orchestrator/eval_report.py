@@ -161,44 +161,48 @@ def _err(rate: float, lo: float, hi: float) -> list[list[float]]:
 _MARKERS = {"plain": "o", "orchestrated": "s"}
 
 
+def short_labels(entries: list[dict[str, Any]]) -> tuple[list[str], str]:
+    """Labels for a plot's configurations and the title suffix: a model shared by all moves to the title.
+
+    >>> short_labels([{"config": "m:none:plain", "model": "m"}, {"config": "m:sim-nf4:sc4", "model": "m"}])
+    (['none:plain', 'sim-nf4:sc4'], 'm')
+    """
+    labels = [config_label(e["config"]) for e in entries]
+    models = {e["model"] for e in entries}
+    if len(models) != 1:
+        return labels, ""
+    (model,) = models
+    return [label.removeprefix(f"{model}:") for label in labels], model
+
+
 def plot_accuracy_vs_cost(summary: dict[str, Any], path: Path) -> Path:
-    """Accuracy (with its interval) against generated tokens per question, one point per configuration."""
+    """Accuracy (with its interval) against generated tokens per question, one point per configuration,
+    each its own colour and legend entry (labels beside points overlap where configurations cost alike)."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
-    models = sorted({e["model"] for e in summary["configs"]})
-    colours = {m: f"C{i}" for i, m in enumerate(models)}
-    for e in summary["configs"]:
+    entries = [e for e in summary["configs"] if e["accuracy"]["n"] and e["tokens_mean"] is not None]
+    labels, model = short_labels(entries)
+    fig, ax = plt.subplots(figsize=(8, 4.6 + 0.22 * ((len(entries) + 1) // 2)))
+    for i, (e, label) in enumerate(zip(entries, labels, strict=True)):
         acc = e["accuracy"]
-        if not acc["n"] or e["tokens_mean"] is None:
-            continue
         lo, hi = acc["ci95"]
         ax.errorbar(
             e["tokens_mean"],
             acc["rate"],
             yerr=_err(acc["rate"], lo, hi),
             fmt=_MARKERS.get(e["method"], "^"),
-            color=colours[e["model"]],
+            color=f"C{i % 10}",
             capsize=3,
-        )
-        ax.annotate(
-            f"{e['quant']} {e['method']} (n={acc['n']})",
-            (e["tokens_mean"], acc["rate"]),
-            textcoords="offset points",
-            xytext=(5, 4),
-            fontsize=7,
+            label=f"{label} (n={acc['n']})",
         )
     ax.set_xlim(left=0)
     ax.set_xlabel("generated tokens per question (rejected candidates and every chain included)")
     ax.set_ylabel("accuracy (Wilson 95%)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"Accuracy against cost: {Path(summary['data']).name}", fontsize=10)
-    for m in models:
-        ax.plot([], [], "o", color=colours[m], label=m)
-    ax.plot([], [], "ko", label="plain greedy")
-    ax.plot([], [], "ks", label="orchestrated")
-    ax.plot([], [], "k^", label="self-consistency")
-    ax.legend(fontsize=7, loc="best")
+    title = f"Accuracy against cost: {Path(summary['data']).name}"
+    ax.set_title(f"{title}\n{model}" if model else title, fontsize=9)
     ax.grid(alpha=0.3)
+    if entries:  # o plain greedy, s orchestrated, ^ self-consistency
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -216,10 +220,12 @@ def plot_fidelity(summary: dict[str, Any], path: Path) -> Path:
         ax.barh(i, f["rate"], color=f"C{i % 10}", alpha=0.75)
         ax.errorbar(f["rate"], i, xerr=_err(f["rate"], lo, hi), fmt="none", ecolor="k", capsize=3)
         ax.text(1.01, i, f"{f['k']}/{f['n']}", va="center", fontsize=7)
-    ax.set_yticks(range(len(entries)), [config_label(e["config"]) for e in entries], fontsize=7)
+    labels, model = short_labels(entries)
+    ax.set_yticks(range(len(entries)), labels, fontsize=7)
     ax.set_xlim(0, 1.1)
     ax.set_xlabel("answers agreeing with the reference (Wilson 95%)")
-    ax.set_title(f"Fidelity: {Path(summary['data']).name}", fontsize=10)
+    title = f"Fidelity: {Path(summary['data']).name}"
+    ax.set_title(f"{title}\n{model}" if model else title, fontsize=9)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
