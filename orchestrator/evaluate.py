@@ -218,6 +218,21 @@ def build_summary(
 # ------------------------------------------------------------------------------------------------- CLI
 
 
+def standard_configs(model: str, quant: str = "sim-nf4", policy: str = "arithmetic") -> list[str]:
+    """The comparison every question about a quantized model starts with: the reference, the quantized
+    model plain, with the orchestrator, and self-consistency@4 as the classic baseline at a similar cost.
+
+    >>> standard_configs("m")
+    ['m:none:plain', 'm:sim-nf4:plain', 'm:sim-nf4:orchestrated:arithmetic', 'm:sim-nf4:sc4']
+    """
+    return [
+        f"{model}:none:plain",
+        f"{model}:{quant}:plain",
+        f"{model}:{quant}:orchestrated:{policy}",
+        f"{model}:{quant}:sc4",
+    ]
+
+
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``qslm eval``."""
     parser.add_argument(
@@ -232,8 +247,18 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="MODEL:QUANT:METHOD[:POLICY]",
         help="a configuration (repeat); METHOD is plain, orchestrated or scK, e.g. "
-        "qwen2.5-coder-0.5b:sim-nf4:orchestrated:arithmetic",
+        "qwen2.5-coder-0.5b:sim-nf4:orchestrated:arithmetic (default: the standard comparison, see --model)",
     )
+    from orchestrator.catalog import DEFAULT_MODEL
+
+    parser.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"without --config: compare MODEL at full precision, under --quant plain, orchestrated (--policy) "
+        f"and self-consistency@4 (default {DEFAULT_MODEL})",
+    )
+    parser.add_argument("--quant", default="sim-nf4", help="without --config: the quantization (default sim-nf4)")
+    parser.add_argument("--policy", default="arithmetic", help="without --config: the policy (default arithmetic)")
     parser.add_argument(
         "--out",
         default="eval-out",
@@ -270,7 +295,7 @@ def run_eval_command(args: argparse.Namespace) -> int:
     """Run ``qslm eval`` from parsed arguments; prints the Markdown table."""
     summary = run_eval(
         args.data,
-        args.configs,
+        args.configs or standard_configs(args.model, args.quant, args.policy),
         args.out,
         limit=args.limit,
         seed=args.seed,

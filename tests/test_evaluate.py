@@ -359,7 +359,14 @@ def test_cli_functions(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[
     assert run_eval_command(args) == 0
     assert "| configuration |" in capsys.readouterr().out
     with pytest.raises(InputError, match="no configuration"):
-        run_eval_command(parser.parse_args([str(data)]))
+        run_eval(data, [], tmp_path / "none")
+    # no --config: the standard comparison of --model under --quant
+    args = parser.parse_args([str(data), "--model", tiny, "--quant", "rtn-int4", "--out", str(tmp_path / "std"),
+                              "--max-tokens", "3", "--device", "cpu", "--no-progress"])  # fmt: skip
+    assert run_eval_command(args) == 0
+    rows = [json.loads(line) for line in (tmp_path / "std" / "results.jsonl").read_text().splitlines()]
+    suffixes = sorted(r["config"].removeprefix(f"{tiny}:") for r in rows)
+    assert suffixes == ["none:plain", "rtn-int4:orchestrated:arithmetic", "rtn-int4:plain", "rtn-int4:sc4"]
     with pytest.raises(InputError, match="--solves"):
         run_eval_command(parser.parse_args([str(data), "--config", f"{tiny}:none:plain", "--solves", "0"]))
 
