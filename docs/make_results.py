@@ -388,9 +388,10 @@ CAVEATS = """\
   right where plain greedy on the same quantized model got them wrong, and the reverse; p is the exact
   two-sided sign test (McNemar) on those discordant questions; "gained with resample 4, correct 1" names
   what fired on them (`resample`: a batch of candidate steps; `correct`: the arithmetic checker rewrote a
-  claim; `escalate`: higher-precision layers regenerated a step; `none`: nothing fired, so the answer moved
-  through batch numerics alone). Firing on a question does not prove it made the difference. Restoration is *undefined* when the
-  reference and the quantized model score the same on the shared questions: it is then printed as such.
+  claim; `escalate`: higher-precision layers regenerated a step; `correct+resample`: both on one question;
+  `none`: nothing fired, so the answer moved through batch numerics alone). Firing on a question does not
+  prove it made the difference. Restoration is *undefined* when the reference does not score above the
+  quantized model on the shared questions (no gap to close): it is then printed as such.
   Above 1 means the method beat the reference's *plain greedy* run: the orchestrator repairs slips the
   full-precision model makes too, so it is not bounded by it.
 - **Token budget.** Plain answers stop after the budget of generated tokens; the orchestrator's budget
@@ -496,6 +497,8 @@ def _quantization_verdict(e: dict[str, Any]) -> str:
     changed = (
         f" ({fid['n'] - fid['k']} of {fid['n']} final answers differ from the reference's)" if fid.get("n") else ""
     )
+    if gained > lost and p < 0.05:
+        return f"{pair}; sign test p = {p:.3f}): the quantized model scores **higher** here{changed}"
     return f"{pair}): no measurable accuracy cost at this n{changed}"
 
 
@@ -536,7 +539,8 @@ def _won_back(rest: dict[str, Any]) -> str:
     lost = rest.get("lost_to_quantization", 0)
     if not lost:
         return "quantizing lost none of these questions"
-    return f"of the {lost} questions quantizing lost it won back {rest.get('recovered', 0)}"
+    noun = "question" if lost == 1 else "questions"
+    return f"of the {lost} {noun} quantizing lost it won back {rest.get('recovered', 0)}"
 
 
 def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
@@ -544,28 +548,28 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     the ratio, the paired view of it (questions lost to quantization and won back), and time against time."""
     lines = []
     for stage, summary in sections:
-        by = {e["config"]: e for e in summary["configs"]}
         for e in summary["configs"]:
             rest = e.get("restoration") or {}
             acc = rest.get("accuracy") or {}
             if e["method"] != "orchestrated" or not acc:
                 continue
-            value = "undefined (no gap)" if acc["value"] is None else f"{acc['value']:+.2f}"
-            gap = (by.get(e.get("baseline") or "") or {}).get("quantization_cost") or {}
-            gap_text = f" (the gap itself: sign test p = {gap['sign_test_p']:.2f})" if gap.get("n") else ""
+            if acc["value"] is None:
+                value = "undefined (the reference does not score above the quantized model here)"
+            else:
+                value = f"{acc['value']:+.2f} (the gap itself: sign test p = {rest['gap_sign_test_p']:.2f})"
             cost = e.get("cost") or {}
-            time_ratio = cost.get("cpu_ratio") if cost.get("cpu_n") == cost.get("n") else None
-            time_text = (
-                f"{time_ratio:.2f}× the CPU time"
-                if time_ratio
-                else f"{cost.get('seconds_ratio') or 0:.2f}× the wall time"
-            )
+            if cost.get("cpu_ratio") and cost.get("cpu_n") == cost.get("n"):
+                time_text = f"; {cost['cpu_ratio']:.2f}× the CPU time"
+            elif cost.get("seconds_ratio"):
+                time_text = f"; {cost['seconds_ratio']:.2f}× the wall time"
+            else:
+                time_text = ""
             tok = cost.get("tokens_ratio")
             lines.append(
                 f"- {stage.suite}, {stage.model}, {_label(e)}: accuracy {100 * acc['quantized']:.0f}% → "
                 f"{100 * acc['method']:.0f}% against {100 * acc['reference']:.0f}% at full precision "
-                f"(n = {rest['n']}): restoration {value}{gap_text}; {_won_back(rest)}"
-                + (f"; {time_text} of plain greedy on the quantized model ({tok:.2f}× the tokens)" if tok else "")
+                f"(n = {rest['n']}): restoration {value}; {_won_back(rest)}"
+                + (f"{time_text} of plain greedy on the quantized model ({tok:.2f}× the tokens)" if tok else "")
                 + "."
             )
     return lines

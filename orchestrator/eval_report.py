@@ -49,7 +49,7 @@ def restoration_text(entry: dict[str, Any], key: str) -> str:
     if part is None:
         return f"– (n={rest.get('n', 0)})"
     if part["value"] is None:
-        return f"undefined: ref = quant (n={rest['n']})"
+        return f"undefined: ref ≤ quant (n={rest['n']})"
     return f"{part['value']:+.2f} (n={rest['n']})"
 
 
@@ -161,6 +161,13 @@ def _err(rate: float, lo: float, hi: float) -> list[list[float]]:
 _MARKERS = {"plain": "o", "orchestrated": "s"}
 
 
+def _colours(n: int) -> list[Any]:
+    """``n`` distinguishable colours: matplotlib's ten, or twenty paired shades past ten configurations."""
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10" if n <= 10 else "tab20")
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
 def short_labels(entries: list[dict[str, Any]]) -> tuple[list[str], str]:
     """Labels for a plot's configurations and the title suffix: a model shared by all moves to the title.
 
@@ -182,6 +189,7 @@ def plot_accuracy_vs_cost(summary: dict[str, Any], path: Path) -> Path:
     entries = [e for e in summary["configs"] if e["accuracy"]["n"] and e["tokens_mean"] is not None]
     labels, model = short_labels(entries)
     fig, ax = plt.subplots(figsize=(8, 4.6 + 0.22 * ((len(entries) + 1) // 2)))
+    colours = _colours(len(entries))
     for i, (e, label) in enumerate(zip(entries, labels, strict=True)):
         acc = e["accuracy"]
         lo, hi = acc["ci95"]
@@ -190,7 +198,7 @@ def plot_accuracy_vs_cost(summary: dict[str, Any], path: Path) -> Path:
             acc["rate"],
             yerr=_err(acc["rate"], lo, hi),
             fmt=_MARKERS.get(e["method"], "^"),
-            color=f"C{i % 10}",
+            color=colours[i],
             capsize=3,
             label=f"{label} (n={acc['n']})",
         )
@@ -214,10 +222,11 @@ def plot_fidelity(summary: dict[str, Any], path: Path) -> Path:
     plt = _pyplot()
     entries = [e for e in summary["configs"] if e.get("fidelity") and e["fidelity"]["n"]]
     fig, ax = plt.subplots(figsize=(7.5, 0.45 * max(len(entries), 2) + 1.4))
+    colours = _colours(len(entries))
     for i, e in enumerate(entries):
         f = e["fidelity"]
         lo, hi = f["ci95"]
-        ax.barh(i, f["rate"], color=f"C{i % 10}", alpha=0.75)
+        ax.barh(i, f["rate"], color=colours[i], alpha=0.75)
         ax.errorbar(f["rate"], i, xerr=_err(f["rate"], lo, hi), fmt="none", ecolor="k", capsize=3)
         ax.text(1.01, i, f"{f['k']}/{f['n']}", va="center", fontsize=7)
     labels, model = short_labels(entries)

@@ -7,7 +7,7 @@ Fidelity is paired: for the questions both a configuration and its reference ans
 final answers agree (two missing answers agree; one missing answer does not). Restoration says how
 much of the gap between the quantized model's plain greedy run and the reference a method closes,
 ``(method - quantized) / (reference - quantized)``, on the questions all three answered; it is
-undefined (None, with the reason) when the denominator is 0.
+undefined (None, with the reason) when the reference does not score above the quantized model.
 
 >>> [round(x, 4) for x in wilson(8, 10)]
 [0.4902, 0.9433]
@@ -57,9 +57,10 @@ def answers_agree(a: str | None, b: str | None) -> bool:
 
 
 def restoration(method: float, quantized: float, reference: float) -> float | None:
-    """Share of the quantization gap a method closes; None when reference equals quantized."""
+    """Share of the quantization gap a method closes; None when there is no gap to close (the reference
+    does not score above the quantized model: a ratio over a zero or negative gap says nothing)."""
     gap = reference - quantized
-    if abs(gap) < 1e-12:
+    if gap < 1e-12:
         return None
     return (method - quantized) / gap
 
@@ -143,8 +144,9 @@ def summarize(
     ``expected`` is how many questions the run asked for; a configuration with fewer rows is
     marked incomplete.
     """
-    by = {config: finished_prefix(mine) for config, mine in _index(rows).items()}
-    done = {config: len(mine) for config, mine in _index(rows).items()}
+    indexed = _index(rows)
+    by = {config: finished_prefix(mine) for config, mine in indexed.items()}
+    done = {config: len(mine) for config, mine in indexed.items()}
     out: list[dict[str, Any]] = []
     for config in configs:
         mine = by.get(config.id, {})
@@ -294,6 +296,8 @@ def _restoration(
     lost_to_quant = [q for q in shared if ref[q].get("correct") and not base[q].get("correct")]
     out["lost_to_quantization"] = len(lost_to_quant)
     out["recovered"] = sum(1 for q in lost_to_quant if mine[q].get("correct"))
+    lucky, unlucky = gained_lost(base, ref, shared)  # the gap itself, on these questions
+    out["gap_sign_test_p"] = sign_test(lucky, unlucky)
     if any("interventions" in mine[q] for q in shared):
         right = {q: bool(mine[q].get("correct")) for q in shared}
         before = {q: bool(base[q].get("correct")) for q in shared}
@@ -306,6 +310,6 @@ def _restoration(
             "method": m,
             "quantized": qv,
             "reference": rv,
-            "note": None if value is not None else "undefined: the reference and the quantized model score the same",
+            "note": None if value is not None else "undefined: the reference does not score above the quantized model",
         }
     return out

@@ -225,6 +225,8 @@ def standard_configs(model: str, quant: str = "sim-nf4", policy: str = "arithmet
     >>> standard_configs("m")
     ['m:none:plain', 'm:sim-nf4:plain', 'm:sim-nf4:orchestrated:arithmetic', 'm:sim-nf4:sc4']
     """
+    if quant == "none":
+        raise InputError("--quant none: the standard comparison sets a quantized model against full precision")
     return [
         f"{model}:none:plain",
         f"{model}:{quant}:plain",

@@ -150,6 +150,7 @@ def test_restoration_and_sign_test() -> None:
     assert restoration(0.6, 0.2, 1.0) == pytest.approx(0.5)
     assert restoration(0.1, 0.2, 1.0) == pytest.approx(-0.125)  # the method made things worse
     assert restoration(0.5, 0.4, 0.4) is None  # no gap to close
+    assert restoration(0.4, 0.6, 0.5) is None  # quantized above the reference: a ratio would say +1.0
     assert sign_test(8, 1) == pytest.approx(0.0390625) and sign_test(3, 3) == 1.0
 
 
@@ -206,6 +207,8 @@ def test_summary_on_a_hand_made_table() -> None:
     assert (rest["gained"], rest["lost"]) == (1, 1)
     # q2 was repaired where a re-sample fired; q1 was lost with nothing fired (batch numerics alone)
     assert (rest["gained_with"], rest["lost_with"]) == ({"resample": 1}, {"none": 1})
+    # quantizing lost q2 and q3 (p = 0.5 for that gap); the orchestrator won back q2
+    assert (rest["lost_to_quantization"], rest["recovered"], rest["gap_sign_test_p"]) == (2, 1, 0.5)
     assert o["cost"] == {
         "n": 4,
         "tokens_ratio": pytest.approx(1.5),
@@ -227,7 +230,7 @@ def test_restoration_undefined_when_reference_equals_quantized() -> None:
     assert "undefined" in entry["restoration"]["accuracy"]["note"]
     assert "gained_with" not in entry["restoration"]  # self-consistency has no interventions to credit
     summary = build_summary(rows, configs, data="d.jsonl", n_questions=1, settings={})
-    assert "undefined: ref = quant (n=1)" in markdown_table(summary)
+    assert "undefined: ref ≤ quant (n=1)" in markdown_table(summary)
 
 
 # ----------------------------------------------------------------------------------------- running
@@ -367,6 +370,8 @@ def test_cli_functions(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[
     rows = [json.loads(line) for line in (tmp_path / "std" / "results.jsonl").read_text().splitlines()]
     suffixes = sorted(r["config"].removeprefix(f"{tiny}:") for r in rows)
     assert suffixes == ["none:plain", "rtn-int4:orchestrated:arithmetic", "rtn-int4:plain", "rtn-int4:sc4"]
+    with pytest.raises(InputError, match="--quant none"):
+        run_eval_command(parser.parse_args([str(data), "--quant", "none"]))
     with pytest.raises(InputError, match="--solves"):
         run_eval_command(parser.parse_args([str(data), "--config", f"{tiny}:none:plain", "--solves", "0"]))
 
