@@ -383,3 +383,33 @@ def test_cost_text_names_the_cpu_n_only_where_it_differs() -> None:
     entry = {"config": "c", "n": 20, "cost": cost}
     assert cost_text(entry) == "2.30× tok, 2.25× time, 2.24× CPU (n=20)"
     assert cost_text({**entry, "cost": {**cost, "cpu_n": 14}}) == "2.30× tok, 2.25× time, 2.24× CPU (n=14) (n=20)"
+
+
+def test_measure_quantization_example(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "measure", Path(__file__).parents[1] / "examples" / "measure_quantization.py"
+    )
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    out = tmp_path / "m"
+    argv = [
+        "--model",
+        tiny,
+        "--quant",
+        "rtn-int4",
+        "--n",
+        "2",
+        "--max-tokens",
+        "3",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+    assert example.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("accuracy ") == 4 and printed.count("against plain greedy") == 2  # orchestrated and sc4
+    assert len((out / "results.jsonl").read_text().splitlines()) == 8  # 2 problems x 4 configurations
