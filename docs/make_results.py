@@ -713,6 +713,29 @@ def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def plan_status() -> list[str]:
+    """The plan, stage by stage, with how far each has got (rows written / rows planned; files present)."""
+    from orchestrator.evaluate import RESULTS_FILE, ResultStore
+
+    stores: dict[Path, ResultStore] = {}
+    lines = ["| stage | what | status |", "|---|---|---|"]
+    for st in PLAN:
+        if isinstance(st, Stage):
+            store = stores.setdefault(st.out, ResultStore(st.out / RESULTS_FILE))
+            written = sum(1 for (c, _), r in store.rows.items() if c in st.configs and r["index"] < st.limit)
+            planned = len(st.configs) * st.limit
+            what = f"{st.suite}, {st.model}: {len(st.configs)} configurations × {st.limit} questions"
+            status = "done" if written >= planned else f"{written}/{planned} rows"
+        elif isinstance(st, ProfileStage):
+            what = f"profile of {st.model} under `{st.quant}`, layer choices compared"
+            status = "done" if st.profile.is_file() and st.layers_report.is_file() else "to do"
+        else:
+            what = f"thresholds of {st.model} under `{st.quant}` calibrated"
+            status = "done" if st.report.is_file() else "to do"
+        lines.append(f"| `{st.name}` | {what} | {status} |")
+    return lines
+
+
 def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
     """docs/results.md from the folder summaries: whatever is finished, with n and status everywhere."""
     from orchestrator.eval_report import markdown_table
@@ -767,7 +790,14 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "compared where they are used: several restored together, on held-out GSM8K text, at equal memory.\n",
         *layer_sections(),
     ]
-    parts.append(CAVEATS)
+    parts += [
+        "## The plan\n",
+        "`docs/make_results.py` runs these stages in order (the core comparisons first, then wider ones); a "
+        "rerun skips what is done and resumes the rest. Rows planned are configurations × questions.\n",
+        *plan_status(),
+        "",
+        CAVEATS,
+    ]
     return "\n".join(parts)
 
 

@@ -50,6 +50,8 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
         "## What this is compared with",
         "## Which layers to escalate: profiles",
         "## How to read the tables",
+        "## The plan",
+        "| `gsm8k-0.5b-core-20` | gsm8k, qwen2.5-coder-0.5b: 3 configurations × 20 questions | done |",
     ):
         assert heading in text
     # every accuracy in the summary lines states its n
