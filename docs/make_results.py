@@ -38,6 +38,9 @@ MAX_TOKENS = {"gsm8k": 320, "synthetic": 320}  # at 200, 9 of the 1.5B's first 1
 # Rows per batch of plain and self-consistency answers: the 1.5B decoded 6.6 tok/s at 32 rows against 3.4 at 8
 # (sim-nf4, one thread, measured); the first stages ran 8 (each row records its batch).
 PLAIN_BATCH = 32
+# Orchestrated solves at once, at most, per model: each solve holds a cache per candidate, and 16 1.5B solves
+# grew past this machine's 24 GB (killed by the kernel after ~35 min; 8 ran for hours under 12 GB).
+SOLVES_CAP = {M15: 8}
 # The 1.5B writes longer answers than the 0.5B (which 320 already cuts on ~30% of GSM8K questions): more room.
 MAX_TOKENS_FOR = {("gsm8k", M15): 512}
 
@@ -192,7 +195,7 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
         limit=stage.limit,
         seed=0,
         batch=PLAIN_BATCH,  # plain and self-consistency rows
-        solves=batch,  # orchestrated solves at once
+        solves=min(batch, SOLVES_CAP.get(stage.model, batch)),  # orchestrated solves at once
         max_tokens=stage.max_tokens,
         device=device,
         reports=False,
@@ -810,7 +813,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto")
     # orchestrated solves at once: 16 ran 1.29x the tokens per second of 8 on the 0.5B, the same answers
     # (docs/benchmarks/bench_concurrent_0.5b_sim-nf4.json); the first stages ran 8 (each row records its batch)
-    parser.add_argument("--batch", type=int, default=16, help="orchestrated solves at once (default 16)")
+    parser.add_argument(
+        "--batch", type=int, default=16, help="orchestrated solves at once (default 16; at most 8 for the 1.5B)"
+    )
     args = parser.parse_args(argv)
     if args.gsm8k is not None:
         args.gsm8k = args.gsm8k.resolve()
