@@ -39,7 +39,7 @@ MAX_TOKENS = {"gsm8k": 320, "synthetic": 320}  # at 200, 9 of the 1.5B's first 1
 # (sim-nf4, one thread, measured); the first stages ran 8 (each row records its batch).
 PLAIN_BATCH = 32
 # Orchestrated solves at once, at most, per model: each solve holds a cache per candidate, and 16 1.5B solves
-# grew past this machine's 24 GB (killed by the kernel after ~35 min; 8 ran for hours under 12 GB).
+# grew past this machine's 24 GB (killed by the kernel after ~35 min); 8 ran for hours (8.9 GB seen).
 SOLVES_CAP = {M15: 8}
 # The 1.5B writes longer answers than the 0.5B (which 320 already cuts on ~30% of GSM8K questions): more room.
 MAX_TOKENS_FOR = {("gsm8k", M15): 512}
