@@ -283,7 +283,15 @@ def run_profile_stage(stage: ProfileStage, gsm8k: Path, device: str) -> None:
 def run_all(gsm8k: Path, device: str, batch: int, only: str | None) -> int:
     # PASSIVE: OpenMP threads sleep instead of spinning while they wait. On a CPU shared with other torch
     # processes, spinning threads starve each other (a 2-core machine measured 18x slower decoding).
-    env = {"OMP_WAIT_POLICY": "PASSIVE", **os.environ, "TRANSFORMERS_VERBOSITY": "error", "TQDM_MININTERVAL": "60"}
+    # MALLOC_ARENA_MAX: concurrent solves run on threads, and glibc gives each thread its own heap, which can keep
+    # freed cache tensors from returning to the system (a 1.5B stage grew by ~250 MB a minute); two arenas bound it.
+    env = {
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "MALLOC_ARENA_MAX": "2",
+        **os.environ,
+        "TRANSFORMERS_VERBOSITY": "error",
+        "TQDM_MININTERVAL": "60",
+    }
     failed: list[str] = []
     for stage in PLAN:
         if only and stage.name != only:
