@@ -197,6 +197,14 @@ def _number_value(body: str, sci: str | None) -> tuple[Fraction | None, int, str
     return value, len(frac), grouped, ""
 
 
+_BULLETS = ("-", "*", "+")
+
+
+def _opens_line(text: str, at: int) -> bool:
+    """Is ``text[at]`` the first non-blank character of its line?"""
+    return not text[text.rfind("\n", 0, at) + 1 : at].strip()
+
+
 def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
     """Split ``text[start:end]`` into tokens (spans index ``text``); never raises on any input
     (unknown characters become BREAK).
@@ -260,6 +268,8 @@ def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
                 tokens.extend(tokenize_fragment(text, cut, end, True))
                 space = False
                 continue
+        elif kind == "op" and raw in _BULLETS and _opens_line(text, start) and text[end : end + 1] in (" ", "\t"):
+            tok = Token(BREAK, raw, start, end)  # a list bullet ("   - 138 minus 12 equals 126"), not a sign
         elif kind == "op" or kind == "opcmd" or kind == "pow":
             tok = Token(OP, raw, start, end, op=_OP_NORMAL[raw])
         elif kind == "eq":

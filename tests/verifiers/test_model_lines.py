@@ -60,6 +60,12 @@ LINES = [
     ("   - The number of students in the 10th grade after 30 years is 180 + 30 = 150.", "wrong"),
     (r"\[ 150 + 30 - 15 = 185 \]", "wrong"),
     (r"   \text{Total appetizers needed} = 6 \, \text{appetizers/guest} \times 30 \, \text{guests}", "unknown"),
+    # a list bullet opening a line is not a minus sign (a 1.5B line, once "corrected" to -150)
+    ("   - 138 minus 12 equals 126.", "correct"),
+    ("- 138 - 12 = -150", "wrong"),
+    ("* 6 * 21 = 126", "correct"),
+    ("so\n  + 4 + 5 = 9", "correct"),
+    ("-138 - 12 = -150", "correct"),  # a sign glued to its number stays a sign
     # algebra and code: not arithmetic claims
     ("0.4N = 2400", "unknown"),
     (r"40 + 28 + \text{Layla's apples} = 78 + \text{Layla's apples}", "unknown"),
