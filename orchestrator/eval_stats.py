@@ -226,21 +226,37 @@ def _cost(mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> d
     }
 
 
+def discordant(
+    method: Mapping[Any, Mapping[str, Any]], base: Mapping[Any, Mapping[str, Any]], keys: Iterable[Any]
+) -> tuple[list[Any], list[Any]]:
+    """The questions (of ``keys``) the method got right where the base got them wrong, and the reverse.
+
+    >>> right, wrong = {"correct": True}, {"correct": False}
+    >>> discordant({1: right, 2: wrong, 3: right}, {1: wrong, 2: right, 3: right}, [1, 2, 3])
+    ([1], [2])
+    """
+    gained: list[Any] = []
+    lost: list[Any] = []
+    for q in keys:
+        m, b = bool(method[q].get("correct")), bool(base[q].get("correct"))
+        if m and not b:
+            gained.append(q)
+        elif b and not m:
+            lost.append(q)
+    return gained, lost
+
+
 def gained_lost(
     method: Mapping[Any, Mapping[str, Any]], base: Mapping[Any, Mapping[str, Any]], keys: Iterable[Any]
 ) -> tuple[int, int]:
-    """Questions (by ``keys``) the method got right where the base got them wrong, and the reverse.
+    """How many questions the method gained and lost against the base (:func:`discordant`, counted).
 
     >>> right, wrong = {"correct": True}, {"correct": False}
     >>> gained_lost({1: right, 2: wrong, 3: right}, {1: wrong, 2: right, 3: right}, [1, 2, 3])
     (1, 1)
     """
-    gained = lost = 0
-    for q in keys:
-        m, b = bool(method[q].get("correct")), bool(base[q].get("correct"))
-        gained += m and not b
-        lost += b and not m
-    return gained, lost
+    gained, lost = discordant(method, base, keys)
+    return len(gained), len(lost)
 
 
 def fired(row: Mapping[str, Any]) -> str:
@@ -290,19 +306,22 @@ def _restoration(
         sum(1 for q in shared if answers_agree(rows[q].get("answer"), ref[q].get("answer"))) / n
         for rows in (mine, base)
     ]
-    gained, lost = gained_lost(mine, base, shared)
-    out: dict[str, Any] = {"n": n, "gained": gained, "lost": lost, "sign_test_p": sign_test(gained, lost)}
-    # the paired view of restoration: of the questions quantizing lost, how many the method won back
-    lost_to_quant = [q for q in shared if ref[q].get("correct") and not base[q].get("correct")]
+    gained, lost = discordant(mine, base, shared)
+    out: dict[str, Any] = {
+        "n": n,
+        "gained": len(gained),
+        "lost": len(lost),
+        "sign_test_p": sign_test(len(gained), len(lost)),
+    }
+    # the gap itself on these questions, and the paired view of restoration: of the questions quantizing
+    # lost, how many the method won back
+    lucky, lost_to_quant = discordant(base, ref, shared)
+    out["gap_sign_test_p"] = sign_test(len(lucky), len(lost_to_quant))
     out["lost_to_quantization"] = len(lost_to_quant)
     out["recovered"] = sum(1 for q in lost_to_quant if mine[q].get("correct"))
-    lucky, unlucky = gained_lost(base, ref, shared)  # the gap itself, on these questions
-    out["gap_sign_test_p"] = sign_test(lucky, unlucky)
     if any("interventions" in mine[q] for q in shared):
-        right = {q: bool(mine[q].get("correct")) for q in shared}
-        before = {q: bool(base[q].get("correct")) for q in shared}
-        out["gained_with"] = _fired_on(mine, [q for q in shared if right[q] and not before[q]])
-        out["lost_with"] = _fired_on(mine, [q for q in shared if before[q] and not right[q]])
+        out["gained_with"] = _fired_on(mine, gained)
+        out["lost_with"] = _fired_on(mine, lost)
     for name, (m, qv, rv) in {"accuracy": acc, "fidelity": (fid[0], fid[1], 1.0)}.items():
         value = restoration(m, qv, rv)
         out[name] = {
