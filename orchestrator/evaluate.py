@@ -51,10 +51,11 @@ class ResultStore:
         self.path = path
         self.rows: dict[tuple[str, str], dict[str, Any]] = {}
         # a kill mid-write leaves a last line without its newline: the next row must not be glued onto it
-        self._cut_tail = path.is_file() and path.stat().st_size > 0 and not path.read_bytes().endswith(b"\n")
+        self._cut_tail = False
         if path.is_file():
             with path.open(encoding="utf-8") as f:
                 for lineno, line in enumerate(f, start=1):
+                    self._cut_tail = not line.endswith("\n")
                     if not line.strip():
                         continue
                     try:
