@@ -53,7 +53,8 @@ class ResultStore:
         # a kill mid-write leaves a last line without its newline: the next row must not be glued onto it
         self._cut_tail = False
         if path.is_file():
-            with path.open(encoding="utf-8") as f:
+            # errors="replace": a kill can cut a character in two; that line then fails to parse and is recomputed
+            with path.open(encoding="utf-8", errors="replace") as f:
                 for lineno, line in enumerate(f, start=1):
                     self._cut_tail = not line.endswith("\n")
                     if not line.strip():

@@ -272,6 +272,9 @@ def test_cut_last_line_is_recomputed(tmp_path: Path, tiny: str) -> None:
     # the recomputed row went on a line of its own: a fresh read of the file finds both rows, and the cut line
     reread = ResultStore(results)
     assert len(reread.rows) == 2 and len(results.read_text().splitlines()) == 3
+    # a kill that cuts a multi-byte character in two: the store still opens, the cut row is left out
+    results.write_bytes(results.read_bytes() + '{"config": "×'.encode()[:-1])
+    assert len(ResultStore(results).rows) == 2
 
 
 def test_resuming_with_other_settings_is_refused(tmp_path: Path, tiny: str) -> None:
