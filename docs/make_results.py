@@ -15,6 +15,7 @@ meanwhile is picked up), and the report is rebuilt after every stage.
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import subprocess
@@ -332,16 +333,25 @@ def run_all(gsm8k: Path, device: str, batch: int, only: str | None) -> int:
 # ---------------------------------------------------------------------------------------------- report
 
 
+@functools.cache
+def results_in(folder: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The rows of one results folder, read once per report (its summary, tier table, layer comparison and
+    plan status all read them); :func:`write_report` starts each report from the files."""
+    from orchestrator.evaluate import RESULTS_FILE, ResultStore
+
+    return ResultStore(folder / RESULTS_FILE).rows
+
+
 def folder_summary(folder: Path, configs: list[str], limit: int, stage: Stage) -> dict[str, Any] | None:
     """Summary of one results folder over the plan's configurations and its widest limit (no model, no data)."""
     from orchestrator.eval_data import parse_config
-    from orchestrator.evaluate import RESULTS_FILE, ResultStore, build_summary
+    from orchestrator.evaluate import build_summary
 
-    store = ResultStore(folder / RESULTS_FILE)
-    if not store.rows:
+    rows_by_key = results_in(folder)
+    if not rows_by_key:
         return None
     parsed = [parse_config(c) for c in configs]
-    rows = [r for r in store.rows.values() if r["index"] < limit]
+    rows = [r for r in rows_by_key.values() if r["index"] < limit]
     data = (
         "GSM8K (train split, first questions in file order)"
         if stage.suite == "gsm8k"
@@ -355,6 +365,7 @@ def folder_summary(folder: Path, configs: list[str], limit: int, stage: Stage) -
 def write_report() -> Path:
     from orchestrator.eval_report import write_reports
 
+    results_in.cache_clear()  # rows written since the last report
     sections: list[tuple[Stage, dict[str, Any]]] = []
     for folder, (stage, configs, limit) in targets().items():
         summary = folder_summary(folder, configs, limit, stage)
@@ -605,7 +616,7 @@ def calibration_sections() -> list[str]:
         parts.append(
             f"- {st.model} under `{st.quant}`, policy `{r.policy}`: plain greedy on GSM8K questions "
             f"{r.offset}–{r.offset + r.n_questions - 1} (not evaluated), {r.n_steps} steps, accuracy "
-            f"{r.accuracy:.0%}. {r.wrong_claim_rate:.1%} of steps ({round(r.wrong_claim_rate * r.n_steps)} of "
+            f"{r.accuracy:.0%}. {r.wrong_claim_rate:.1%} of steps ({wrong} of "
             f"{r.n_steps}) hold a wrong arithmetic claim. AUROC of the step score: {roc(r.auroc_wrong_claim)} for a "
             f"wrong claim (on {wrong} such steps{few}), {roc(r.auroc_wrong_answer)} for a step of a wrongly answered "
             f"question (the steps of {round((1 - r.accuracy) * r.n_questions)} of {r.n_questions} questions; 0.5 = "
@@ -658,15 +669,14 @@ def _layer_table(path: Path) -> str:
 def _end_to_end(st: ProfileStage) -> list[str]:
     """The orchestrator with the profile's layers against the default layers, paired on GSM8K questions."""
     from orchestrator.eval_stats import gained_lost, sign_test
-    from orchestrator.evaluate import RESULTS_FILE, ResultStore
 
     profiled_id = f"{st.model}:{st.quant}:orchestrated:{profiled_policy(st.model, st.quant)}"
     if not any(isinstance(s, Stage) and profiled_id in s.configs for s in PLAN):
         return []  # the plan measures this profile's layers on held-out text only
     folder = RESULTS / f"gsm8k-{st.model.split('-')[-1]}"
-    if not (folder / RESULTS_FILE).is_file():
+    rows = results_in(folder).values()
+    if not rows:
         return []
-    rows = ResultStore(folder / RESULTS_FILE).rows.values()
     default = {r["index"]: r for r in rows if r["config"] == f"{st.model}:{st.quant}:orchestrated:{POLICY}"}
     profiled = {r["index"]: r for r in rows if r["config"] == profiled_id}
     shared = sorted(set(default) & set(profiled))
@@ -694,14 +704,13 @@ def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
     import json
 
     from orchestrator.eval_stats import finished_prefix, was_cut
-    from orchestrator.evaluate import RESULTS_FILE, ResultStore
 
     tiers = {}
     for line in SYNTH_FILE.read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         tiers[record["id"]] = int(record["tier"])
     by_config: dict[str, dict[str, dict[str, Any]]] = {}
-    for (config, question), r in ResultStore(stage.out / RESULTS_FILE).rows.items():
+    for (config, question), r in results_in(stage.out).items():
         if question in tiers and r["index"] < summary["n_questions"]:
             by_config.setdefault(config, {})[question] = r
     rows = [(tiers[q], r) for mine in by_config.values() for q, r in finished_prefix(mine).items()]
@@ -727,14 +736,11 @@ def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
 
 def plan_status() -> list[str]:
     """The plan, stage by stage, with how far each has got (rows written / rows planned; files present)."""
-    from orchestrator.evaluate import RESULTS_FILE, ResultStore
-
-    stores: dict[Path, ResultStore] = {}
     lines = ["| stage | what | status |", "|---|---|---|"]
     for st in PLAN:
         if isinstance(st, Stage):
-            store = stores.setdefault(st.out, ResultStore(st.out / RESULTS_FILE))
-            written = sum(1 for (c, _), r in store.rows.items() if c in st.configs and r["index"] < st.limit)
+            rows = results_in(st.out)
+            written = sum(1 for (c, _), r in rows.items() if c in st.configs and r["index"] < st.limit)
             planned = len(st.configs) * st.limit
             what = f"{st.suite}, {st.model}: {len(st.configs)} configurations × {st.limit} questions"
             status = "done" if written >= planned else f"{written}/{planned} rows"
