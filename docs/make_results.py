@@ -47,12 +47,23 @@ MAX_TOKENS_FOR = {("gsm8k", M15): 512}
 
 
 @dataclass(frozen=True)
+class Superseded:
+    """Rows a fix made stale: those of the stage's configurations written before ``before`` ran the old code.
+    The stage sets them aside (``superseded.jsonl`` beside the results) and recomputes them; until then the
+    report shows them with ``why``."""
+
+    before: str  # ISO time, as rows record it
+    why: str
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     suite: str  # "gsm8k" | "synthetic"
     model: str
     limit: int
     methods: tuple[str, ...]  # "QUANT:METHOD[:POLICY]"
+    superseded: Superseded | None = None
 
     @property
     def configs(self) -> list[str]:
@@ -132,6 +143,15 @@ PROFILED_05 = (
 VERIFY_ONLY = ("sim-nf4:orchestrated:verify_only",)  # the ablation: what the checkers alone buy back
 CALIBRATED_05 = (f"sim-nf4:orchestrated:{calibrated_policy(M05, 'sim-nf4')}",)
 
+# The stage synthetic-1.5b-60 ran its orchestrated rows (until 18:23) on the code before this fix (18:05).
+BULLET_FIX = Superseded(
+    before="2026-11-24T18:23:00",
+    why="these rows predate a fix to the arithmetic checker, which read a bullet opening a line as a minus sign "
+    '("- 138 minus 12 equals 126" checked as −138 − 12) and rewrote a right claim into a wrong one: of the '
+    "four questions lost, two (36 and 56, both right under plain greedy) went that way, and two ran out of the "
+    "token budget; stage `synthetic-1.5b-60-checker-fix` reruns them",
+)
+
 PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     Stage("gsm8k-0.5b-core-20", "gsm8k", M05, 20, CORE),
     ProfileStage("profile-0.5b-sim-nf4", M05, "sim-nf4"),
@@ -144,6 +164,7 @@ PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),  # under an hour: the last profile the report needs
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
     Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC),
+    Stage("synthetic-1.5b-60-checker-fix", "synthetic", M15, 60, CORE[2:], superseded=BULLET_FIX),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
     Stage("synthetic-1.5b-more", "synthetic", M15, 60, CORE + INT3 + SC),
     Stage("gsm8k-0.5b-60-ablations", "gsm8k", M05, 60, VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
@@ -188,6 +209,9 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
         run_calibrate_stage(stage, gsm8k, device, batch)
         return
     data = gsm8k if stage.suite == "gsm8k" else ensure_synthetic()
+    if stage.superseded is not None:
+        moved = set_aside(stage.out, stage.configs, stage.superseded.before)
+        print(f"set aside {moved} rows made before {stage.superseded.before} (superseded.jsonl)", flush=True)
     configs = [c for c in stage.configs if _policy_ready(c)]
     run_eval(
         data,
@@ -201,6 +225,37 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
         device=device,
         reports=False,
     )
+
+
+def _stale(row: dict[str, Any], configs: list[str], before: str) -> bool:
+    return row["config"] in configs and str(row.get("time", "")) < before  # rows without a time are older still
+
+
+def set_aside(folder: Path, configs: list[str], before: str) -> int:
+    """Move the rows of ``configs`` written before ``before`` from the results file to ``superseded.jsonl``
+    (kept: what the old code did stays on record), so that a resumed run recomputes them. Returns how many."""
+    import json
+
+    from orchestrator.evaluate import RESULTS_FILE
+
+    path = folder / RESULTS_FILE
+    if not path.is_file():
+        return 0
+    keep: list[str] = []
+    stale: list[str] = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line cut by a kill: the run recomputes it either way
+            continue
+        (stale if _stale(row, configs, before) else keep).append(line)
+    if stale:
+        with (folder / "superseded.jsonl").open("a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in stale)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(line + "\n" for line in keep), encoding="utf-8")
+        tmp.replace(path)
+    return len(stale)
 
 
 def _policy_ready(config: str) -> bool:
@@ -466,6 +521,16 @@ def _label(e: dict[str, Any]) -> str:
     return f"`{e['quant']}` + {e['method']}"
 
 
+def _row_note(e: dict[str, Any], folder: Path) -> str:
+    """Why some of a configuration's rows are not to be taken at face value (a planned rerun supersedes them)."""
+    rows = results_in(folder).values()
+    for st in PLAN:
+        gone = st.superseded if isinstance(st, Stage) and st.out == folder and e["config"] in st.configs else None
+        if gone and any(_stale(r, [e["config"]], gone.before) for r in rows):
+            return f" (**note**: {gone.why})"
+    return ""
+
+
 def _attribution(rest: dict[str, Any]) -> str:
     """What fired on the questions an orchestrated run gained and lost ("none": batch numerics alone)."""
     parts = []
@@ -502,7 +567,7 @@ def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
         lines.append(
             f"- {_label(e)}: {_verdict(e)}{_attribution(rest)}; {pair}; {paired_fid}restoration on accuracy "
             f"{restoration_text(e, 'accuracy')}, on fidelity {restoration_text(e, 'fidelity')}; cost "
-            f"{cost_text(e)}."
+            f"{cost_text(e)}{_row_note(e, stage.out)}."
         )
     return lines
 
@@ -545,6 +610,7 @@ def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
             lines.append(
                 f"- {stage.suite}, {stage.model}, {_label(e)}: {scores}{_verdict(e)}{_attribution(rest)}"
                 + (f"; {tok:.2f}× the tokens" if tok else "")
+                + _row_note(e, stage.out)
                 + "."
             )
     return [
@@ -740,7 +806,12 @@ def plan_status() -> list[str]:
     for st in PLAN:
         if isinstance(st, Stage):
             rows = results_in(st.out)
-            written = sum(1 for (c, _), r in rows.items() if c in st.configs and r["index"] < st.limit)
+            before = st.superseded.before if st.superseded else ""
+            written = sum(
+                1
+                for (c, _), r in rows.items()
+                if c in st.configs and r["index"] < st.limit and not _stale(r, st.configs, before)
+            )
             planned = len(st.configs) * st.limit
             what = f"{st.suite}, {st.model}: {len(st.configs)} configurations × {st.limit} questions"
             status = "done" if written >= planned else f"{written}/{planned} rows"

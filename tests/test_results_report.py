@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import sys
@@ -63,3 +64,34 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
         if (folder / "results.jsonl").is_file():
             assert (folder / "summary.json").is_file() and (folder / "accuracy_vs_cost.png").stat().st_size > 0
             assert f"results/{folder.name}/results.jsonl" in text
+
+
+def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows a fix made stale carry the stage's note in the report until its rerun sets them aside (kept in
+    superseded.jsonl, never deleted); other configurations' rows and newer rows stay where they are."""
+    pytest.importorskip("matplotlib")
+    make_results = _make_results(tmp_path, monkeypatch)
+    stage = next(st for st in make_results.PLAN if getattr(st, "superseded", None))
+    folder = make_results.RESULTS / stage.out.name
+    results = folder / "results.jsonl"
+    # a row of the stage's configuration made after the fix, and one of another configuration made before it
+    fresh = {"config": stage.configs[0], "question_id": "fresh", "index": 999, "time": "2999-01-01T00:00:00"}
+    other = {"config": "other:none:plain", "question_id": "old", "index": 998, "time": "2000-01-01T00:00:00"}
+    with results.open("a", encoding="utf-8") as f:
+        f.write(json.dumps(fresh) + "\n" + json.dumps(other) + "\n")
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    stale = [r for r in rows if r["config"] in stage.configs and r.get("time", "") < stage.superseded.before]
+    note = stage.superseded.why
+    if stale:
+        assert note in make_results.write_report().read_text(encoding="utf-8")
+
+    assert make_results.set_aside(folder, stage.configs, stage.superseded.before) == len(stale)
+
+    kept = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    assert len(kept) == len(rows) - len(stale) and fresh in kept and other in kept
+    if stale:
+        aside = [json.loads(line) for line in (folder / "superseded.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert aside[-len(stale) :] == stale
+    text = make_results.write_report().read_text(encoding="utf-8")
+    assert note not in text
+    assert make_results.set_aside(folder, stage.configs, stage.superseded.before) == 0  # nothing left to move
