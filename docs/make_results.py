@@ -39,9 +39,6 @@ MAX_TOKENS = {"gsm8k": 320, "synthetic": 320}  # at 200, 9 of the 1.5B's first 1
 # Rows per batch of plain and self-consistency answers: the 1.5B decoded 6.6 tok/s at 32 rows against 3.4 at 8
 # (sim-nf4, one thread, measured); the first stages ran 8 (each row records its batch).
 PLAIN_BATCH = 32
-# Orchestrated solves at once, at most, per model: each solve holds a cache per candidate, and 16 1.5B solves
-# grew past this machine's 24 GB (killed by the kernel after ~35 min); 8 ran for hours (8.9 GB seen).
-SOLVES_CAP = {M15: 8}
 # The 1.5B writes longer answers than the 0.5B (which 320 already cuts on ~30% of GSM8K questions): more room.
 MAX_TOKENS_FOR = {("gsm8k", M15): 512}
 
@@ -220,7 +217,7 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
         limit=stage.limit,
         seed=0,
         batch=PLAIN_BATCH,  # plain and self-consistency rows
-        solves=min(batch, SOLVES_CAP.get(stage.model, batch)),  # orchestrated solves at once
+        solves=batch,  # orchestrated solves at once
         max_tokens=stage.max_tokens,
         device=device,
         reports=False,
@@ -898,10 +895,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="run only this stage (child process), then report")
     parser.add_argument("--device", default="auto")
     # orchestrated solves at once: 16 ran 1.29x the tokens per second of 8 on the 0.5B, the same answers
-    # (docs/benchmarks/bench_concurrent_0.5b_sim-nf4.json); the first stages ran 8 (each row records its batch)
-    parser.add_argument(
-        "--batch", type=int, default=16, help="orchestrated solves at once (default 16; at most 8 for the 1.5B)"
-    )
+    # (docs/benchmarks/bench_concurrent_0.5b_sim-nf4.json); the first stages ran 8 (each row records its batch).
+    # 16 1.5B solves once grew past this machine's 24 GB (killed after ~35 min) while glibc kept a heap per solve
+    # thread; with two arenas (run_all's MALLOC_ARENA_MAX) 8 held a flat 8.7-9.3 GB for hours.
+    parser.add_argument("--batch", type=int, default=16, help="orchestrated solves at once (default 16)")
     args = parser.parse_args(argv)
     if args.gsm8k is not None:
         args.gsm8k = args.gsm8k.resolve()
