@@ -12,11 +12,13 @@ Token kinds:
   turned into ``OP`` later, by context, in ``claims``).
 - ``EQ``    ``=``; approximate: ``≈``, ``\\approx``.
 - ``LP RP`` ``( ) [ ] \\left( \\right)``; ``LB RB`` ``{ }``; ``FRAC`` ``\\frac \\dfrac \\tfrac``.
-- ``WORD``  a word; ``TEXT`` the content of ``\\text{...}``/``\\mathrm{...}`` (units, labels).
+- ``WORD``  a word, or a subscript glued to a name (``\\text{Distance}_1``, ``d_{2}``); ``TEXT``
+  the content of ``\\text{...}``/``\\mathrm{...}`` (units, labels).
 - ``VAR``   a letter glued to a number (``2x``, ``0.4N``): algebra, cannot judge.
 - ``UNSUP`` something that would change the value but is not supported (``\\sqrt``, ``π``,
-  Unicode digits): a claim touching it cannot be judged.
-- ``BREAK`` punctuation and math delimiters (``\\( \\) \\[ \\]``): ends an expression.
+  Unicode digits, a misplaced comma such as ``2,0560``): a claim touching it cannot be judged.
+- ``BREAK`` punctuation, math delimiters (``\\( \\) \\[ \\]``) and list markers opening a line
+  (``-``, ``(2)``, ``3)``): ends an expression.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ MAX_SCI_EXPONENT = 1000  # |e| in 1e308; more is "cannot judge"
 
 _CURRENCY = r"(?:(?:\\\$|\$|€|£|¥|₹) ?)"
 _BODY = r"(?:[0-9]{1,3}(?:(?:,|\{,\})[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\.[0-9]+)?|\.[0-9]+)"
+_GROUPED = r"[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|,[0-9])"  # a well-formed 1,000,000
+_BAD_GROUPING = "(?:" + _CURRENCY + ")?(?!" + _GROUPED + r")[0-9]+(?:,[0-9]+)+(?:\.[0-9]+)?"  # 2,0560 or 1,08
 
 _TEXT_COMMANDS = "text|textrm|textnormal|mathrm|mbox|textit|mathit|textsf|mathsf|operatorname|unit|hbox"
 _TRANSPARENT = (
@@ -58,6 +62,11 @@ _MASTER = re.compile(
     (?P<ws>(?:\$(?![0-9.])|[ \t\r\n\f\v\u00a0\u2009\u202f]|\\[,;:!> ]|\\q?quad(?![a-zA-Z])|~|&
              |\\color\{[^{}]*\}|\\(?:left|right)\.)+)
    |(?P<delim>\\[()\[\]\\]|\$\$)
+   |(?P<item>\(?(?:[0-9]{1,2}|[a-zA-Z])\)(?=[ \t]))
+   |(?P<sub>(?<=\S)_(?:\{[^{}]*\}|[0-9A-Za-z]+))
+   |(?P<badnum>"""
+    + _BAD_GROUPING
+    + r""")
    |(?P<clock>[0-9]{1,2}:[0-9]{2}(?![0-9]))
    |(?P<ordinal>[0-9]+(?:st|nd|rd|th)(?![a-zA-Z]))
    |(?P<mixed>(?P<mcur>"""
@@ -268,6 +277,16 @@ def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
                 tokens.extend(tokenize_fragment(text, cut, end, True))
                 space = False
                 continue
+        elif kind == "item":
+            if not _opens_line(text, start):  # "(3 + 4) \times 2": only a line start holds an item number
+                tokens.extend(tokenize_fragment(text, start, end, space))
+                space = False
+                continue
+            tok = Token(BREAK, raw, start, end)  # "(2) 3 + 4 = 7": a list item number, not a factor
+        elif kind == "sub":
+            tok = Token(WORD, raw, start, end)  # "\text{Distance}_1": part of a name, not a number
+        elif kind == "badnum":
+            tok = Token(UNSUP, raw, start, end, error=f"malformed number {raw}")  # "2,0560", "1,08"
         elif kind == "op" and raw in _BULLETS and _opens_line(text, start) and text[end : end + 1] in (" ", "\t"):
             tok = Token(BREAK, raw, start, end)  # a list bullet ("   - 138 minus 12 equals 126"), not a sign
         elif kind == "op" or kind == "opcmd" or kind == "pow":

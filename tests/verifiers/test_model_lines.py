@@ -47,7 +47,6 @@ LINES = [
     # slips, mostly from the 3-bit model
     (r"62,300 \div 10 = 623", "wrong"),
     (r"\text{Monthly payment on the house} = \frac{480,000}{240} = 20,000", "wrong"),
-    (r"     30,000 + 2,880 \times 7 = 30,000 + 2,0560 = 50,060", "wrong"),
     (r"     \frac{28,980}{50,060} = 0.576", "wrong"),
     (r"\[ 324000 \times (1 - 0.20) = 324000 \times 0.80 = 264800 \]", "wrong"),
     (r"\[3400 + 100 \times 24 = 3400 + 2400 = 6800\]", "wrong"),
@@ -66,6 +65,25 @@ LINES = [
     ("* 6 * 21 = 126", "correct"),
     ("so\n  + 4 + 5 = 9", "correct"),
     ("-138 - 12 = -150", "correct"),  # a sign glued to its number stays a sign
+    # a number with a misplaced comma cannot be read (it was once "corrected" to "50,160,0560")
+    (r"     30,000 + 2,880 \times 7 = 30,000 + 2,0560 = 50,060", "unknown"),
+    ("1,08 * 100 = 108", "unknown"),
+    ("30,000 + 2,880 * 7 = 30,000 + 20,160 = 50,060", "wrong"),
+    # a subscript names a quantity (1.5B lines; the orchestrator once rewrote Distance_2 as Distance_208)
+    (
+        r"\text{Total Distance} = \text{Distance}_1 + \text{Distance}_2 = 140 \, \text{km} + 68 \, \text{km} "
+        r"= 208 \, \text{km}",
+        "correct",
+    ),
+    (r"\text{Distance}_1 = 70 \, \text{km/h} \times 2 \, \text{hours} = 140 \, \text{km}", "correct"),
+    (r"\text{Distance}_{1} = 70 \times 2 = 140", "correct"),
+    ("d_1 + d_2 = 140 + 68 = 208", "correct"),
+    (r"\text{Distance}_1 = 70 \, \text{km/h} \times 2 \, \text{hours} = 150 \, \text{km}", "wrong"),
+    # an item number in parentheses opening a line is not a factor
+    ("(2) 3 + 4 = 7", "correct"),
+    ("  (3) 10 - 4 = 6", "correct"),
+    ("(2) 3 + 4 = 8", "wrong"),
+    ("so (3 + 4) x 2 = 14", "correct"),
     # algebra and code: not arithmetic claims
     ("0.4N = 2400", "unknown"),
     (r"40 + 28 + \text{Layla's apples} = 78 + \text{Layla's apples}", "unknown"),
@@ -84,3 +102,14 @@ def test_model_line(line: str, status: str) -> None:
 def test_model_slip_has_a_correction(line: str, status: str) -> None:
     verdict = check_step(line)
     assert verdict.corrected_text is not None and verdict.corrected_text != line
+
+
+@pytest.mark.parametrize(
+    ("line", "fixed"),
+    [
+        ("(2) 3 + 4 = 8", "(2) 3 + 4 = 7"),
+        (r"\text{Distance}_1 = 70 \times 2 = 150", r"\text{Distance}_1 = 70 \times 2 = 140"),
+    ],
+)
+def test_label_numbers_are_left_alone_by_a_correction(line: str, fixed: str) -> None:
+    assert check_step(line).corrected_text == fixed
