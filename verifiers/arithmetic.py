@@ -10,6 +10,12 @@ Reading a chain ``S0 = S1 = S2`` as people mean it, link by link:
   ``S0``, else a wrong rewriting.
 - a lone number on the left (``30 minutes = 30/60``, ``1 hour = 60 minutes``) is a unit
   conversion or a restatement: "cannot judge" unless both sides are equal.
+  A number after a label (``Day 3 = 5 + 2 = 7``) or opening a longer chain is no result either.
+
+Claims that read two ways are not judged, since a wrong correction turns a right step
+wrong: a sum of quantities in different units (``1 hour + 30 minutes = 90 minutes``), a
+percentage added to a number (``$50 - 20% = $40``), and a whole number of times said to
+be rounded or to leave a remainder (``50 / 8 = 6 (rounding down)``).
 
 Corrections: each claim's ``expected`` is the right value for its left side as written.
 ``corrected_text`` replaces the result of the first wrong link with the right value,
@@ -21,6 +27,7 @@ wrong rewriting is replaced by the value itself.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +39,7 @@ from verifiers.lexer import FRAC, Token
 from verifiers.numbers import format_decimal, format_like, match_stated
 from verifiers.parser import BinOp, Expr, Neg, Num
 from verifiers.verdict import Claim, Status, Verdict
+from verifiers.words import NOT_UNIT, WORDISH, unit_of
 
 MAX_STEP_CHARS = 5_000  # longer text: only its first lines/sentences up to this length are judged
 MAX_INPUT_CHARS = 2_000_000  # longer text is refused outright ("input too long")
@@ -101,8 +109,11 @@ class _Judge:
             reason=reason,
         )
 
-    def link(self, left: Segment, right: Segment, eq: Token) -> tuple[Claim | None, _Link | None]:
-        """Judge ``left = right``; None when it is not an arithmetic claim at all."""
+    def link(
+        self, left: Segment, right: Segment, eq: Token, *, more: bool = False
+    ) -> tuple[Claim | None, _Link | None]:
+        """Judge ``left = right``; None when it is not an arithmetic claim at all. ``more``: another
+        link of the chain follows (``Day 3 = 5 + 2 = 7``)."""
         for side in (left, right):
             if side.error.startswith(NOT_ARITHMETIC):
                 self.notes.append(side.error)
@@ -118,6 +129,9 @@ class _Judge:
         latom, ratom = _atom(lexpr), _atom(rexpr)
         if eq.weak and (latom is not None or ratom is None or not self._weak_result_ok(right)):
             return None, None
+        ambiguous = self._ambiguous(lexpr, rexpr)
+        if ambiguous:
+            return self.claim(left, right, "unknown", ambiguous), None
         try:
             value = lexpr.evaluate()
             rvalue = rexpr.evaluate()
@@ -128,11 +142,11 @@ class _Judge:
                 return None if ratom is not None else self.claim(
                     left, right, "correct", "", stated_value=value, computed=rvalue
                 ), None
-            if ratom is not None or self._unit_after(left, eq):
-                self.notes.append("a lone number on the left: unit conversion or restatement")
-                return None, None
             num, sign = latom  # "15 = 4 × 5": the result is written first
             tok = self.t[num.index]
+            if ratom is not None or self._unit_after(left, eq) or more or self._label_before(num.index):
+                self.notes.append("a lone number on the left: unit conversion, restatement or label")
+                return None, None
             return self.claim(
                 right,
                 left,
@@ -203,6 +217,9 @@ class _Judge:
             how = "dollars as cents"
         if how is None and eq.weak and isinstance(left.expr, BinOp) and left.expr.is_fraction_literal:
             return None, None  # "4/7 is $24": a proportion, not a computation
+        if how is None and self._whole_part(value, tok, sign, left):
+            self.notes.append("a whole number of times, with a remainder or rounding")
+            return None, None
         shape = _Link("atom", num.index, sign, eq.approx)
         result = (self.span(right)[0], tok.end)
         if how is not None:
@@ -227,6 +244,38 @@ class _Judge:
                 return True
             k += 1
         return False
+
+    def _label_before(self, index: int) -> bool:
+        """``Day 3 = 5 + 2``, ``Q3 = ...``: a number right after a word names something; it is no result."""
+        before = self.t[index - 1] if index > 0 else None
+        return before is not None and before.kind in WORDISH and before.text.lower() not in NOT_UNIT
+
+    def _ambiguous(self, lexpr: Expr, rexpr: Expr) -> str:
+        """Why ``lexpr = rexpr`` reads two ways (then it is not judged), or ""."""
+        if _percent_sum(lexpr, self.t) or _percent_sum(rexpr, self.t):
+            return "a percentage added to a number: a share or a rate"  # "$50 - 20% = $40"
+        units: dict[str, set[str]] = {}
+        for expr in (lexpr, rexpr):
+            if _atom(expr) is None and not _additive(expr):
+                continue
+            for num in _terms(expr):
+                unit = unit_of(self.t, num.index)
+                if unit is not None:
+                    units.setdefault(unit[0], set()).add(unit[1])
+        if any(len(names) > 1 for names in units.values()):
+            return "sum of quantities in different units"  # "1 hour + 30 minutes = 90 minutes"
+        return ""
+
+    def _whole_part(self, value: Fraction, tok: Token, sign: int, left: Segment) -> bool:
+        """``50 / 8 = 6 (rounding down)``, ``10 / 3 = 3 R1``: a stated whole number of times, said
+        to be rounded or to leave a remainder, is not the quotient."""
+        if not tok.is_integer_literal or value.denominator == 1 or tok.value is None:
+            return False
+        if tok.value * sign not in (math.floor(value), math.ceil(value)):
+            return False
+        k = self.t.index(tok) if tok in self.t else len(self.t)
+        near = self.t[k + 1 : k + 6] + self.t[max(0, left.start - 6) : left.start]
+        return any(x.kind in WORDISH and x.text.lower() in _WHOLE_CUES for x in near)
 
     def _cents_after(self, tok: Token) -> bool:
         k = self.t.index(tok) + 1 if tok in self.t else len(self.t)
@@ -299,6 +348,54 @@ class _Judge:
         first = self.t[right.start]
         grouped = next((self.t[n.index].grouped for n in (rexpr.numbers() if rexpr else [])), "")
         return (first.currency if first.kind == "NUM" else "") + format_decimal(value, 0, grouped)
+
+
+_WHOLE_CUES = frozenset(
+    (
+        *("remainder", "r", "left", "leftover", "over", "remaining", "rounded", "rounding", "round", "down", "up"),
+        *("full", "fully", "whole", "complete", "completely", "entire", "only", "floor", "ceiling"),
+    )
+)
+
+
+def _terms(expr: Expr) -> list[Num]:
+    """The lone numbers added or subtracted at the top of ``expr`` (``30 min`` and ``1 h`` in ``1 h + 30 min``)."""
+    if isinstance(expr, BinOp) and expr.op in ("+", "-"):
+        return _terms(expr.left) + _terms(expr.right)
+    atom = _atom(expr)
+    return [atom[0]] if atom is not None else []
+
+
+def _additive(expr: Expr) -> bool:
+    return isinstance(expr, BinOp) and expr.op in ("+", "-")
+
+
+def _percent_sum(expr: Expr, t: list[Token]) -> bool:
+    """Does ``expr`` add a percentage to a plain number (``$50 - 20%``)? Read as a share (-20% of $50)
+    or as a number (-0.2), the two give different values; ``1 - 25%`` gives the same."""
+    if isinstance(expr, Neg):
+        return _percent_sum(expr.operand, t)
+    if not isinstance(expr, BinOp):
+        return False
+    if _additive(expr):
+        terms = _flat_terms(expr)
+        percents = [_is_percent(x, t) for x in terms]
+        plain = [x for x, p in zip(terms, percents, strict=True) if not p and not (isinstance(x, Num) and x.value == 1)]
+        if any(percents) and plain:
+            return True
+        return any(_percent_sum(x, t) for x in terms)
+    return _percent_sum(expr.left, t) or _percent_sum(expr.right, t)
+
+
+def _flat_terms(expr: Expr) -> list[Expr]:
+    if _additive(expr):
+        assert isinstance(expr, BinOp)
+        return _flat_terms(expr.left) + _flat_terms(expr.right)
+    return [expr.operand if isinstance(expr, Neg) else expr]
+
+
+def _is_percent(expr: Expr, t: list[Token]) -> bool:
+    return isinstance(expr, Num) and t[expr.index].percent
 
 
 _WEAK_STOP = frozenset(
@@ -392,7 +489,8 @@ def check_step(text: str, context: Mapping[str, object] | None = None) -> Verdic
     for chain in chains:
         links: list[_Link | None] = []
         for k, eq in enumerate(chain.eqs):
-            claim, link = judge.link(chain.segments[k], chain.segments[k + 1], eq)
+            more = k + 1 < len(chain.eqs)
+            claim, link = judge.link(chain.segments[k], chain.segments[k + 1], eq, more=more)
             if claim is not None:
                 claims.append(claim)
             links.append(link)

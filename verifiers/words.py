@@ -219,3 +219,52 @@ def _fraction_or_percent_before(out: list[Token]) -> bool:
     if last.kind == NUM:
         return last.percent or (len(out) >= 2 and out[-2].kind == OP and out[-2].op == "/")
     return last.kind == RB  # \frac{1}{2} of
+
+
+def _unit_table() -> dict[str, tuple[str, str]]:
+    groups = {
+        "time": {
+            "second": "second seconds sec secs",
+            "minute": "minute minutes min mins",
+            "hour": "hour hours hr hrs h",
+            "day": "day days",
+            "week": "week weeks",
+            "month": "month months",
+            "year": "year years",
+        },
+        "length": {
+            "inch": "inch inches",
+            "foot": "foot feet ft",
+            "yard": "yard yards yd",
+            "mile": "mile miles",
+            "cm": "cm centimeter centimeters centimetre centimetres",
+            "m": "meter meters metre metres",
+            "km": "km kilometer kilometers kilometre kilometres",
+        },
+        "money": {"dollar": "dollar dollars $ \\$", "cent": "cent cents ¢"},
+        "mass": {
+            "gram": "g gram grams",
+            "kg": "kg kilogram kilograms",
+            "pound": "lb lbs pound pounds",
+            "oz": "oz ounce ounces",
+        },
+        "volume": {"ml": "ml milliliter milliliters", "liter": "liter liters litre litres", "gallon": "gallon gallons"},
+    }
+    return {w: (dim, unit) for dim, units in groups.items() for unit, words in units.items() for w in words.split()}
+
+
+UNITS = _unit_table()  # unit word -> (dimension, unit): "mins" -> ("time", "minute")
+
+
+def unit_of(t: list[Token], k: int) -> tuple[str, str] | None:
+    """The unit a number ``t[k]`` is written with: its currency, or a known unit word right after it
+    (``30 minutes``, ``30 \\text{ min}``); None for a rate (``km/h``) or an unknown word."""
+    tok = t[k]
+    if tok.currency:
+        return UNITS.get(tok.currency)
+    if k + 1 >= len(t) or t[k + 1].kind not in WORDISH:
+        return None
+    words = t[k + 1].text.lower().split()
+    if not words or "/" in words[0] or (k + 2 < len(t) and t[k + 2].text == "/"):
+        return None
+    return UNITS.get(words[0])

@@ -51,10 +51,6 @@ LINES = [
     (r"\[ 324000 \times (1 - 0.20) = 324000 \times 0.80 = 264800 \]", "wrong"),
     (r"\[3400 + 100 \times 24 = 3400 + 2400 = 6800\]", "wrong"),
     (r"   - The difference is \(7.2 - 71 = -69.2\).", "wrong"),
-    (
-        r"   - Therefore, the time spent making fries is \(1 \text{ hour} + 30 \text{ minutes} = 40 \text{ minutes}\).",
-        "wrong",
-    ),
     ("- The answer is $45 + $4.50 = $59.50.", "wrong"),
     ("   - The number of students in the 10th grade after 30 years is 180 + 30 = 150.", "wrong"),
     (r"\[ 150 + 30 - 15 = 185 \]", "wrong"),
@@ -84,6 +80,41 @@ LINES = [
     ("  (3) 10 - 4 = 6", "correct"),
     ("(2) 3 + 4 = 8", "wrong"),
     ("so (3 + 4) x 2 = 14", "correct"),
+    # a sum of quantities in different units cannot be judged by its digits ("corrected" to 31 minutes)
+    (
+        r"   - Therefore, the time spent making fries is \(1 \text{ hour} + 30 \text{ minutes} = 40 \text{ minutes}\).",
+        "unknown",
+    ),
+    (
+        r"- Add the time spent making popcorn and fries together: \(1.5 \text{ hours} + 40 \text{ minutes} "
+        r"= 45 \text{ minutes}\).",
+        "unknown",
+    ),
+    (r"\(1 \text{ hour} + 30 \text{ minutes} = 90 \text{ minutes}\)", "unknown"),
+    ("60 minutes + 30 minutes = 1.5 hours", "unknown"),
+    ("$2 + 50 cents = $2.50", "unknown"),
+    (r"\(60 \text{ minutes} + 30 \text{ minutes} = 70 \text{ minutes}\)", "wrong"),
+    (r"\[ 2 \text{ hours} \times 60 \text{ minutes/hour} = 120 \text{ minutes} \]", "correct"),
+    (r"\[ 24 + 34 + 8 = 86 \text{ feet} \]", "wrong"),
+    # a percentage added to a number is a share ("$50 - 20%" is $40), not -0.2 ("corrected" to $49.8)
+    ("a 20% discount: $50 - 20% = $40", "unknown"),
+    ("100 + 10% = 110", "unknown"),
+    ("80 * (1 - 25%) = 60", "correct"),
+    ("80 - 25% of 80 = 60", "correct"),
+    ("80 - 25% of 80 = 50", "wrong"),
+    # a whole number of times, with the remainder or the rounding said, is not the quotient
+    ("10 / 3 = 3 with 1 left over", "unknown"),
+    ("25 / 4 = 6 R1", "unknown"),
+    ("50 / 8 = 7 (rounding up)", "unknown"),
+    (r"\(\frac{50}{8} = 6\) full packs", "unknown"),
+    ("50 / 8 = 5 (rounding down)", "wrong"),
+    ("10 / 3 = 3", "wrong"),
+    # a number right after a label names something: no result written first
+    ("Day 3 = 5 + 2 = 7", "correct"),
+    ("Q3 = 12 + 5 = 17", "correct"),
+    ("10% = 0.1 x 50 = 5", "correct"),
+    ("Day 3 = 5 + 2 = 8", "wrong"),
+    (r"\(16 = 3 \times 5\)", "wrong"),
     # algebra and code: not arithmetic claims
     ("0.4N = 2400", "unknown"),
     (r"40 + 28 + \text{Layla's apples} = 78 + \text{Layla's apples}", "unknown"),
@@ -108,6 +139,7 @@ def test_model_slip_has_a_correction(line: str, status: str) -> None:
     ("line", "fixed"),
     [
         ("(2) 3 + 4 = 8", "(2) 3 + 4 = 7"),
+        ("Day 3 = 5 + 2 = 8", "Day 3 = 5 + 2 = 7"),
         (r"\text{Distance}_1 = 70 \times 2 = 150", r"\text{Distance}_1 = 70 \times 2 = 140"),
     ],
 )
