@@ -110,10 +110,11 @@ class _Judge:
         )
 
     def link(
-        self, left: Segment, right: Segment, eq: Token, *, more: bool = False
+        self, left: Segment, right: Segment, eq: Token, *, more: bool = False, exact: Fraction | None = None
     ) -> tuple[Claim | None, _Link | None]:
         """Judge ``left = right``; None when it is not an arithmetic claim at all. ``more``: another
-        link of the chain follows (``Day 3 = 5 + 2 = 7``)."""
+        link of the chain follows (``Day 3 = 5 + 2 = 7``); ``exact``: the value before a rounded
+        rewriting earlier in the chain (``12 × 5/6 = 12 × 0.8333 = 10``)."""
         for side in (left, right):
             if side.error.startswith(NOT_ARITHMETIC):
                 self.notes.append(side.error)
@@ -158,9 +159,15 @@ class _Judge:
                 expected=self.format_result(rvalue, tok, sign),
             ), _Link("first", num.index, sign)
         if ratom is not None:
+            if exact is not None and match_stated(exact, self.t[ratom[0].index], ratom[1], approx=eq.approx):
+                return self.claim(left, right, "correct", "rounded rewriting", stated_value=exact, computed=value), None
             return self._atom_result(left, right, eq, value, *ratom)
         if value == rvalue:
             return self.claim(left, right, "correct", "", stated_value=rvalue, computed=value), _Link("rewrite", -1)
+        if self._rounded_rewrite(rexpr, value, rvalue):
+            return self.claim(
+                left, right, "correct", "rounded rewriting", stated_value=rvalue, computed=value
+            ), None  # "12 × 5/6 = 12 × 0.8333": not replaced when a later link is fixed
         running = self._running(rexpr, value, eq.approx)
         if running is not None:
             end = self.t[running.index].end if isinstance(running, Num) else self._node_end(running)
@@ -244,6 +251,18 @@ class _Judge:
                 return True
             k += 1
         return False
+
+    def _rounded_rewrite(self, rexpr: Expr, value: Fraction, rvalue: Fraction) -> bool:
+        """``12 × 5/6 = 12 × 0.8333``: the rewriting differs from the value only by the rounding of its
+        decimals (half a unit in the last written place, relative to each rounded number)."""
+        if _atom(rexpr) is not None or value == 0:
+            return False
+        slack = Fraction(0)
+        for num in rexpr.numbers():
+            decimals = self.t[num.index].decimals
+            if decimals and num.value:
+                slack += Fraction(1, 2 * 10**decimals) / abs(num.value)
+        return slack > 0 and abs(value - rvalue) <= abs(value) * slack
 
     def _label_before(self, index: int) -> bool:
         """``Day 3 = 5 + 2``, ``Q3 = ...``: a number right after a word names something; it is no result."""
@@ -488,11 +507,14 @@ def check_step(text: str, context: Mapping[str, object] | None = None) -> Verdic
     edits: list[tuple[int, int, str]] = []
     for chain in chains:
         links: list[_Link | None] = []
+        exact: Fraction | None = None
         for k, eq in enumerate(chain.eqs):
             more = k + 1 < len(chain.eqs)
-            claim, link = judge.link(chain.segments[k], chain.segments[k + 1], eq, more=more)
+            claim, link = judge.link(chain.segments[k], chain.segments[k + 1], eq, more=more, exact=exact)
             if claim is not None:
                 claims.append(claim)
+                if claim.reason == "rounded rewriting" and claim.computed_value is not None and exact is None:
+                    exact = Fraction(claim.computed_value)
             links.append(link)
         if any(c.status == "wrong" for c in claims):
             _correct_chain(judge, chain, links, edits)

@@ -115,6 +115,11 @@ LINES = [
     ("10% = 0.1 x 50 = 5", "correct"),
     ("Day 3 = 5 + 2 = 8", "wrong"),
     (r"\(16 = 3 \times 5\)", "wrong"),
+    # a rewriting with a rounded decimal is not a slip, and the exact value may follow it (0.5B line)
+    (r"12 \times \frac{5}{6} = 12 \times 0.8333 = 10", "correct"),
+    (r"100 / 3 = 100 \times 0.33 = 33", "correct"),
+    (r"12 \times \frac{5}{6} = 12 \times 0.8333 = 10.6667", "wrong"),
+    (r"100 \times 1.5 = 100 \times 1.4 = 140", "wrong"),
     # algebra and code: not arithmetic claims
     ("0.4N = 2400", "unknown"),
     (r"40 + 28 + \text{Layla's apples} = 78 + \text{Layla's apples}", "unknown"),
