@@ -268,7 +268,8 @@ def score_answers(
                 for k, step in enumerate(_cut(whole, policy.steps.boundary)):
                     if not step.text.strip():
                         continue
-                    verdicts = run_verifiers(verifiers, step.text, {"question": q.question, "previous": previous})
+                    context = {"question": q.question, "previous": previous}
+                    verdicts = run_verifiers(verifiers, step.text, context, cut=step.stop_reason == "max_tokens")
                     statuses = {v["status"] for v in verdicts}
                     status = "wrong" if "wrong" in statuses else "correct" if "correct" in statuses else "unknown"
                     out.append(ScoredStep(q.index, k, score_step(step, policy.confidence).score, status, right))

@@ -3,6 +3,7 @@ from the runtime context, and returns plain data (accepted steps, counters, trac
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -60,7 +61,7 @@ def resample(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
     pool = [old] + [draft_record(ctx, s, "resample", pid, i, attempt) for i, s in enumerate(steps)]
     for rec in pool:
         if not rec["verdicts"]:
-            rec["verdicts"] = run_verifiers(ctx.verifiers, rec["text"], verifier_context(state))
+            rec["verdicts"] = verdicts_of(ctx, state, rec)
     repairable = ctx.policy.repair.on_wrong == "correct"
     best = best_candidate(pool, repairable=repairable)
     nodes = (
@@ -125,9 +126,9 @@ def escalate(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
     else:
         new = draft_record(ctx, step, "escalation", ctx.stream.proposal_id, 0)
         generated = len(step.token_ids) - kept_tokens
-    new["verdicts"] = run_verifiers(ctx.verifiers, new["text"], verifier_context(state))
+    new["verdicts"] = verdicts_of(ctx, state, new)
     if old.get("verdicts") is None or not old.get("verdicts"):
-        old["verdicts"] = run_verifiers(ctx.verifiers, old["text"], verifier_context(state))
+        old["verdicts"] = verdicts_of(ctx, state, old)
     # Keep the escalated draft unless the old one is strictly better verified.
     fix = ctx.policy.repair.on_wrong == "correct"
     chosen = old if verdict_rank(old, repairable=fix) > verdict_rank(new, repairable=fix) else new
@@ -170,11 +171,17 @@ def escalate(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any
     }
 
 
+def verdicts_of(ctx: SolveContext, state: SolveState, draft: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The policy's verifiers on a draft; one cut at a token limit leaves its last word unjudged."""
+    cut = draft.get("stop_reason") == "max_tokens"
+    return run_verifiers(ctx.verifiers, draft["text"], verifier_context(state), cut=cut)
+
+
 def verify(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
     """Run the policy's verifiers on the draft (three-valued: only "wrong" triggers repair)."""
     ctx = ctx_of(runtime)
     draft = dict(state["draft"] or {})
-    draft["verdicts"] = run_verifiers(ctx.verifiers, draft["text"], verifier_context(state))
+    draft["verdicts"] = verdicts_of(ctx, state, draft)
     statuses = [v["status"] for v in draft["verdicts"]]
     emit(ctx, "verify", step=step_index(state), statuses=statuses)
     return {"draft": draft}

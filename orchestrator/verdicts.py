@@ -6,6 +6,7 @@ checkpointer and into the trace). A verifier that raises is "cannot judge", neve
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -24,24 +25,41 @@ def resolve_verifiers(names: Sequence[str]) -> list[tuple[str, Callable[..., Any
 
 
 def run_verifiers(
-    verifiers: Sequence[tuple[str, Callable[..., Any]]], text: str, context: Mapping[str, Any]
+    verifiers: Sequence[tuple[str, Callable[..., Any]]],
+    text: str,
+    context: Mapping[str, Any],
+    *,
+    cut: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run each verifier on ``text``; return one JSON-ready verdict dict per verifier."""
+    """Run each verifier on ``text``; return one JSON-ready verdict dict per verifier.
+
+    ``cut``: generation stopped at a token limit, so the text's last word may be a number cut short
+    ("= 1" of "= 150"); that word is left out of what is judged and kept as written."""
     from verifiers import run_verifier
 
+    judged, tail = split_unfinished(text) if cut else (text, "")
     out: list[dict[str, Any]] = []
     for name, fn in verifiers:
-        verdict = run_verifier(fn, text, context)
+        verdict = run_verifier(fn, judged, context)
         out.append(
             {
                 "verifier": name,
                 "status": verdict.status,
                 "claims": [c.to_dict() for c in verdict.claims],
-                "corrected_text": verdict.corrected_text,
+                "corrected_text": None if verdict.corrected_text is None else verdict.corrected_text + tail,
                 "reason": verdict.reason,
             }
         )
     return out
+
+
+def split_unfinished(text: str) -> tuple[str, str]:
+    """``text`` without its last word when that word holds a digit and nothing ends it (no space or
+    newline after it): the word the limit may have cut. Returns (the rest, that word)."""
+    last = re.search(r"\S+\Z", text)
+    if last is None or not any(ch.isdigit() for ch in last.group()):
+        return text, ""
+    return text[: last.start()], last.group()
 
 
 def verdict_rank(record: Mapping[str, Any], *, repairable: bool = False) -> float:

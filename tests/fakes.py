@@ -17,6 +17,7 @@ class Draft:
     p: float = 0.95  # top-1 probability of every token
     weak: dict[str, float] = field(default_factory=dict)  # token -> probability, to make one token unsure
     finished: bool = False
+    cut: bool = False  # generation stopped at a token limit
 
 
 def make_step(d: Draft) -> Step:
@@ -30,7 +31,7 @@ def make_step(d: Draft) -> Step:
         entropies=[0.1 if p > 0.9 else 1.5 for p in probs],
         margins=[max(0.0, 2 * p - 1) for p in probs],
         top1_probs=probs,
-        stop_reason="eos" if d.finished else "boundary",
+        stop_reason="max_tokens" if d.cut else "eos" if d.finished else "boundary",
         finished=d.finished,
     )
 

@@ -111,6 +111,24 @@ def test_a_wrong_claim_is_corrected_in_place_and_the_chain_continues_from_it() -
     assert fix["data"]["before"] == wrong.text
 
 
+@pytest.mark.parametrize(
+    ("cut", "kept"),
+    [
+        (True, "So 175 - 25 = 1"),  # the limit may have cut "150" short: the last number is not judged
+        (False, "So 175 - 25 = 150"),  # the same text ended by the model is a wrong claim, corrected
+    ],
+)
+def test_a_number_cut_by_the_token_limit_is_not_corrected(cut: bool, kept: str) -> None:
+    result, _ = solve([[Draft("So 175 - 25 = 1", cut=cut)], [FINAL_12]])
+    assert result.steps[0]["text"] == kept
+    assert result.corrections == (0 if cut else 1)
+
+
+def test_a_cut_step_still_has_its_finished_claims_corrected() -> None:
+    result, _ = solve([[Draft("So 3 x 4 = 13 apples, and 13 + 5 = 1", cut=True)], [FINAL_12]])
+    assert result.steps[0]["text"] == "So 3 x 4 = 12 apples, and 13 + 5 = 1"  # the cut word is kept as written
+
+
 def test_flag_policy_keeps_the_wrong_claim_and_marks_it() -> None:
     pol = policy(repair={"on_wrong": "flag", "max_repairs_per_step": 0})
     wrong = Draft("She walked 12 x 4 = 46 miles.\n")
