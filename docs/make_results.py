@@ -140,13 +140,16 @@ PROFILED_05 = (
 VERIFY_ONLY = ("sim-nf4:orchestrated:verify_only",)  # the ablation: what the checkers alone buy back
 CALIBRATED_05 = (f"sim-nf4:orchestrated:{calibrated_policy(M05, 'sim-nf4')}",)
 
-# The stage synthetic-1.5b-60 ran its orchestrated rows (until 18:23) on the code before this fix (18:05).
-BULLET_FIX = Superseded(
+# The stage synthetic-1.5b-60 ran its orchestrated rows (until 18:23) on the checker before its fixes of that day.
+CHECKER_FIXES = Superseded(
     before="2026-11-24T18:23:00",
-    why="these rows predate a fix to the arithmetic checker, which read a bullet opening a line as a minus sign "
-    '("- 138 minus 12 equals 126" checked as −138 − 12) and rewrote a right claim into a wrong one: of the '
-    "four questions lost, two (36 and 56, both right under plain greedy) went that way, and two ran out of the "
-    "token budget; stage `synthetic-1.5b-60-checker-fix` reruns them",
+    why="these rows predate fixes to the arithmetic checker, which rewrote some right claims into wrong ones: "
+    'it read a bullet opening a line as a minus sign ("- 18 divided by 6 equals 3" became "equals -3") and a '
+    r"subscript as a result (`\text{Distance}_2 = 75 × 3` became `\text{Distance}_225`). Two of the four "
+    "questions lost (36 and 56, both right under plain greedy) went the first way; three questions plain greedy "
+    "missed too (37, 41, 59; the reference got 37 and 41) carry the second, which may have kept them from being "
+    "won back; the other two losses ran out of the token budget. Stage `synthetic-1.5b-60-checker-fix` reruns "
+    "them",
 )
 
 PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
@@ -161,7 +164,7 @@ PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     ProfileStage("profile-1.5b-rtn-int3", M15, "rtn-int3"),  # under an hour: the last profile the report needs
     Stage("gsm8k-1.5b-30", "gsm8k", M15, 30, CORE),
     Stage("gsm8k-0.5b-60", "gsm8k", M05, 60, CORE + INT3 + SC),
-    Stage("synthetic-1.5b-60-checker-fix", "synthetic", M15, 60, CORE[2:], superseded=BULLET_FIX),
+    Stage("synthetic-1.5b-60-checker-fix", "synthetic", M15, 60, CORE[2:], superseded=CHECKER_FIXES),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
     Stage("synthetic-1.5b-more", "synthetic", M15, 60, CORE + INT3 + SC),
     Stage("gsm8k-0.5b-60-ablations", "gsm8k", M05, 60, VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
@@ -485,6 +488,12 @@ CAVEATS = """\
   from batch-1 forwards or from merged runs of other shapes. Floating-point sums differ slightly between
   them, which by itself flips some greedy tokens. Part of any difference between plain and orchestrated
   on the *reference* model would be this noise; on quantized models it is mixed into the measured effect.
+- **Code of the day.** Each row is made by the code of the day it ran. The arithmetic checker's fixes of
+  2026-11-24 (a bullet read as a minus sign, a subscript or a label's number read as a result, sums of
+  different units, a percentage added to a number, whole quotients with a remainder, a number cut by the
+  token limit) came after the 0.5B's orchestrated GSM8K rows on the first 20 questions and the 1.5B's
+  orchestrated synthetic rows. No 0.5B configuration lost a question to its orchestration there; the
+  1.5B's rows carry a note where they appear, and the plan reruns them.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
   leave the machine to someone else's benchmark: wall seconds include that. The CPU seconds in
   brackets (process CPU time, both threads) are not inflated by pauses; the 0.5B's first GSM8K runs
