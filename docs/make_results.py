@@ -527,13 +527,24 @@ def _label(e: dict[str, Any]) -> str:
     return f"`{e['quant']}` + {e['method']}"
 
 
+def _superseded_in(folder: Path, config: str) -> Superseded | None:
+    """The fix that makes rows of ``config`` in ``folder`` stale, if a stage of the plan reruns them."""
+    for st in PLAN:
+        if isinstance(st, Stage) and st.out == folder and st.superseded and config in st.configs:
+            return st.superseded
+    return None
+
+
+def _is_current(row: dict[str, Any], folder: Path) -> bool:
+    gone = _superseded_in(folder, row["config"])
+    return gone is None or not _stale(row, [row["config"]], gone.before)
+
+
 def _row_note(e: dict[str, Any], folder: Path) -> str:
     """Why some of a configuration's rows are not to be taken at face value (a planned rerun supersedes them)."""
-    rows = results_in(folder).values()
-    for st in PLAN:
-        gone = st.superseded if isinstance(st, Stage) and st.out == folder and e["config"] in st.configs else None
-        if gone and any(_stale(r, [e["config"]], gone.before) for r in rows):
-            return f" (**note**: {gone.why})"
+    gone = _superseded_in(folder, e["config"])
+    if gone and any(_stale(r, [e["config"]], gone.before) for r in results_in(folder).values()):
+        return f" (**note**: {gone.why})"
     return ""
 
 
@@ -593,7 +604,7 @@ def _quantization_verdict(e: dict[str, Any]) -> str:
     )
     if gained > lost and p < 0.05:
         return f"{pair}; sign test p = {p:.3f}): the quantized model scores **higher** here{changed}"
-    return f"{pair}): no measurable accuracy cost at this n{changed}"
+    return f"{pair}; p = {p:.2f}): no measurable accuracy cost at this n{changed}"
 
 
 def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
@@ -812,14 +823,12 @@ def plan_status() -> list[str]:
     for st in PLAN:
         if isinstance(st, Stage):
             rows = results_in(st.out)
-            before = st.superseded.before if st.superseded else ""
             written = sum(
-                1
-                for (c, _), r in rows.items()
-                if c in st.configs and r["index"] < st.limit and not _stale(r, st.configs, before)
+                1 for (c, _), r in rows.items() if c in st.configs and r["index"] < st.limit and _is_current(r, st.out)
             )
             planned = len(st.configs) * st.limit
-            what = f"{st.suite}, {st.model}: {len(st.configs)} configurations × {st.limit} questions"
+            n = len(st.configs)
+            what = f"{st.suite}, {st.model}: {n} configuration{'s' if n > 1 else ''} × {st.limit} questions"
             status = "done" if written >= planned else f"{written}/{planned} rows"
         elif isinstance(st, ProfileStage):
             what = f"profile of {st.model} under `{st.quant}`, layer choices compared"
@@ -835,19 +844,27 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
     """docs/results.md from the folder summaries: whatever is finished, with n and status everywhere."""
     from orchestrator.eval_report import markdown_table
 
-    done = sum(1 for _, s in sections for e in s["configs"] if e["complete"])
+    done = sum(
+        1
+        for st, s in sections
+        for e in s["configs"]
+        if e["complete"] and not _row_note(e, st.out)  # rows a planned rerun supersedes do not count as done
+    )
     total = sum(len(c) for _, c, _ in targets().values())
     parts = [
         "# Results: does the orchestrator restore what quantization takes away?\n",
         f"Rebuilt {time.strftime('%Y-%m-%d %H:%M')} by `python docs/make_results.py --report-only` from the "
         f"per-question results in `docs/results/`; {done} of {total} planned configurations are complete "
-        "(the others show their n and *in progress*). `python docs/make_results.py --gsm8k PATH` runs or "
+        "(the others show their n and whether they are *in progress* or *not started*). `python docs/make_results.py --gsm8k PATH` runs or "
         "resumes the plan.\n",
         "## Where the orchestrator helps, and where it does not\n",
         *headline(sections),
         "",
         "Where this project stands against the study in the table below, whose step verification closed "
-        "(65 − 45) / (70 − 45) = 0.8 of the 4-bit gap for +20–30% time:\n",
+        "(65 − 45) / (70 − 45) = 0.8 of the 4-bit gap for +20–30% time. Here the gaps are a few questions, so a "
+        "ratio over one means little on its own: each line gives the gap's own sign test and the questions "
+        "behind it, and the time figure is CPU time where both sides recorded it, else wall time (which "
+        "includes pauses):\n",
         *(standing(sections) or ["- nothing to compare yet."]),
         "",
         PUBLISHED,

@@ -83,7 +83,10 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
     stale = [r for r in rows if r["config"] in stage.configs and r.get("time", "") < stage.superseded.before]
     note = stage.superseded.why
     if stale:
-        assert note in make_results.write_report().read_text(encoding="utf-8")
+        before = make_results.write_report().read_text(encoding="utf-8")
+        assert note in before
+        rerun = next(line for line in before.splitlines() if line.startswith(f"| `{stage.name}` |"))
+        assert rerun.endswith(f" 0/{stage.limit} rows |")  # superseded rows do not count as written
 
     assert make_results.set_aside(folder, stage.configs, stage.superseded.before) == len(stale)
 
