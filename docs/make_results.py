@@ -488,10 +488,10 @@ CAVEATS = """\
   from batch-1 forwards or from merged runs of other shapes. Floating-point sums differ slightly between
   them, which by itself flips some greedy tokens. Part of any difference between plain and orchestrated
   on the *reference* model would be this noise; on quantized models it is mixed into the measured effect.
-- **Code of the day.** Each row is made by the code of the day it ran. The arithmetic checker's fixes of
-  2026-11-24 (a bullet read as a minus sign, a subscript or a label's number read as a result, sums of
-  different units, a percentage added to a number, whole quotients with a remainder, a number cut by the
-  token limit) came after the 0.5B's orchestrated GSM8K rows on the first 20 questions and the 1.5B's
+- **Code of the day.** Each row is made by the code of the day it ran. The fixes of 2026-11-24 to the
+  arithmetic checker (a bullet read as a minus sign, a subscript or a label's number read as a result, sums
+  of different units, a percentage added to a number, whole quotients with a remainder) and to the
+  orchestrator (the last number of a step cut by the token limit is left unjudged) came after the 0.5B's orchestrated GSM8K rows on the first 20 questions and the 1.5B's
   orchestrated synthetic rows. No 0.5B configuration lost a question to its orchestration there; the
   1.5B's rows carry a note where they appear, and the plan reruns them.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
