@@ -1,7 +1,7 @@
 """Benchmark the arithmetic step checker on GSM8K reference steps and on real model outputs.
 
     python benchmarks/bench_verifiers.py --gsm8k PATH/gsm8k_train.jsonl \\
-        --model-steps PATH/model_steps.jsonl --out results.json
+        --model-steps PATH/model_steps.jsonl docs/results/*/results.jsonl --out results.json
 
 Reports (and writes as JSON):
 
@@ -10,9 +10,11 @@ Reports (and writes as JSON):
   with the annotated result perturbed (+1, -1, x10, two digits swapped) judged "wrong";
   the share of steps where a claim was found at all.
 - model steps: lines with a numeric ``=`` (a digit on both sides of an ``=``), the share
-  that get a verdict other than "cannot judge"; the same lines with the last stated result
-  perturbed judged "wrong" (over all such lines, and over the lines that got a verdict; a
-  perturbation that turns a model's wrong result into the right one is left out).
+  that get a verdict other than "cannot judge", and every distinct line judged "wrong" with the
+  correction it would get (read them: a wrong correction turns a right step wrong); the same
+  lines with the last stated result perturbed judged "wrong" (over all such lines, and over the
+  lines that got a verdict; a perturbation that turns a model's wrong result into the right one
+  is left out).
 - adversarial inputs and a fuzz run, each timed (the slowest case is reported).
 - throughput: step checks per second on one core.
 
@@ -158,10 +160,20 @@ def _last_result(line: str) -> tuple[int, int] | None:
     return best
 
 
-def bench_model_steps(path: Path) -> dict[str, Any]:
-    lines = [line for rec in read_jsonl(path) for line in rec["text"].split("\n") if has_numeric_eq(line)]
+def bench_model_steps(paths: list[Path]) -> dict[str, Any]:
+    """Real model lines: how many get a verdict, which are judged wrong (each listed with the correction
+    the orchestrator would make, to be read one by one: a wrong correction turns a right step wrong), and
+    how many deliberately damaged results are caught."""
+    lines = [
+        line
+        for path in paths
+        for rec in read_jsonl(path)
+        for line in str(rec.get("text") or "").split("\n")
+        if has_numeric_eq(line)
+    ]
     statuses: Counter[str] = Counter()
     unknown: list[str] = []
+    judged_wrong: dict[str, str] = {}  # line -> its corrected text (distinct lines)
     judged = 0
     perturbed = perturbed_wrong = perturbed_judged = perturbed_judged_wrong = fixed = 0
     for line in lines:
@@ -171,6 +183,8 @@ def bench_model_steps(path: Path) -> dict[str, Any]:
             judged += 1
         else:
             unknown.append(line)
+        if verdict.status == "wrong":
+            judged_wrong[line.strip()] = (verdict.corrected_text or "").strip()
         span = _last_result(line)
         if span is None:
             continue
@@ -194,6 +208,7 @@ def bench_model_steps(path: Path) -> dict[str, Any]:
         "perturbed_wrong_share": perturbed_wrong / perturbed,
         "perturbed_wrong_share_of_judged_lines": perturbed_judged_wrong / max(perturbed_judged, 1),
         "perturbations_that_fixed_a_slip": fixed,
+        "judged_wrong": [{"line": k, "corrected": v} for k, v in judged_wrong.items()],
         "examples_unknown": unknown,
     }
 
@@ -372,7 +387,9 @@ def bench_throughput(texts: list[str], seconds: float = 3.0) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--gsm8k", type=Path, required=True, help="GSM8K-format jsonl (question, answer)")
-    parser.add_argument("--model-steps", type=Path, required=True, help="jsonl of model outputs (field text)")
+    parser.add_argument(
+        "--model-steps", type=Path, nargs="+", required=True, help="jsonl files of model outputs (field text)"
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the figures here as JSON")
     parser.add_argument("--fuzz", type=int, default=10_000, help="number of generated fuzz inputs")
     args = parser.parse_args(argv)
@@ -388,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
     results["model_steps"] = m = bench_model_steps(args.model_steps)
     print(f"Model steps: {m['lines_with_numeric_eq']} lines with a numeric '='")
     print(f"  judged (not 'cannot judge'): {m['judged_share']:.2%}  {m['statuses']}")
+    print(f"  distinct lines judged wrong, each with the correction it would get ({len(m['judged_wrong'])}):")
+    for row in m["judged_wrong"]:
+        print(f"    {row['line'][:150]}\n      -> {row['corrected'][:150]}")
     print(
         f"  perturbed results judged wrong: {m['perturbed_wrong_share']:.2%} of {m['perturbed_lines']}"
         f" ({m['perturbed_wrong_share_of_judged_lines']:.2%} of those on judged lines;"
