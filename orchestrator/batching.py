@@ -30,6 +30,7 @@ import structlog
 
 from orchestrator.errors import InputError, QslmError
 from orchestrator.generation import StepGenerator
+from orchestrator.memory import cap_malloc_arenas
 from orchestrator.steps import Sampling, Step
 from orchestrator.stream import GeneratorStream
 
@@ -311,6 +312,7 @@ def run_concurrently(
         for i in range(len(items)):
             yield work(i)
         return
+    cap_malloc_arenas()  # solve threads would otherwise each keep freed caches in a heap of their own
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="qslm-solve")
     finished = False
     futures: list[Future[Finished[X, T]]] = []

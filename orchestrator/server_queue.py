@@ -27,6 +27,7 @@ from typing import Any, Literal
 import structlog
 
 from orchestrator.errors import GenerationError, QslmError
+from orchestrator.memory import cap_malloc_arenas
 from policies import Policy
 
 log = structlog.get_logger(__name__)
@@ -108,6 +109,8 @@ class SolveWorker:
     # ------------------------------------------------------------- control
 
     def start(self) -> None:
+        if self.workers > 1:
+            cap_malloc_arenas()  # workers would otherwise each keep freed caches in a heap of their own
         for i in range(self.workers):
             thread = threading.Thread(target=self._run, name=f"qslm-solve-worker-{i}", daemon=True)
             thread.start()
