@@ -715,7 +715,7 @@ def layer_sections() -> list[str]:
     """Per profiled model × quantization: the profile, layer choices on held-out text, and end to end."""
     from orchestrator.profile import load_profile
 
-    parts = []
+    parts = _layer_summary()
     for st in PLAN:
         if not isinstance(st, ProfileStage) or not st.profile.is_file():
             continue
@@ -735,6 +735,40 @@ def layer_sections() -> list[str]:
             parts += [_layer_table(st.layers_report), ""]
         parts += _end_to_end(st)
     return parts or ["No profile has finished yet.\n"]
+
+
+def _layer_summary() -> list[str]:
+    """One line per profiled model × quantization: the profile's most-worth-restoring layers against the
+    default middle quarter at equal memory, over all tokens and over number tokens."""
+    import json
+
+    lines = []
+    for st in PLAN:
+        if not isinstance(st, ProfileStage) or not st.layers_report.is_file():
+            continue
+        choices = {c["name"]: c for c in json.loads(st.layers_report.read_text(encoding="utf-8"))["choices"]}
+        default = choices.get(f"default {DEFAULT_LAYERS}")
+        picked = [c for c in choices.values() if c["bytes"] == (default or {}).get("bytes")]
+        profile = next((c for c in picked if c["name"].endswith("to restore")), None)
+        if default is None or profile is None:
+            continue
+        num_d, num_p = (c["classes"].get("number", {}).get("kl") for c in (default, profile))
+        lines.append(
+            f"| {st.model} | `{st.quant}` | {len(profile['layers'])} | {profile['recovered']:.1%} | "
+            f"{default['recovered']:.1%} | {num_p:.3f} | {num_d:.3f} |"
+        )
+    if not lines:
+        return []
+    return [
+        "At equal memory, the layers a profile finds most worth restoring against the default middle quarter "
+        f"(`{DEFAULT_LAYERS}`), teacher-forced on held-out GSM8K answers (tables below): share of the quantized "
+        "model's KL to the reference removed, and the KL left on number tokens (lower is better).\n",
+        "| model | quantization | layers | KL removed: profile | KL removed: default | number-token KL: profile "
+        "| number-token KL: default |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        *lines,
+        "",
+    ]
 
 
 def _layer_table(path: Path) -> str:

@@ -55,6 +55,12 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
         "| `gsm8k-0.5b-core-20` | gsm8k, qwen2.5-coder-0.5b: 3 configurations × 20 questions | done |",
     ):
         assert heading in text
+    # the layer summary has a row per committed layer comparison, profile beside default
+    layer_reports = sorted((tmp_path / "docs" / "results" / "layers").glob("*.json"))
+    summary_rows = [
+        line for line in text.splitlines() if re.match(r"\| qwen[^|]+\| `[^`]+` \| \d+ \| [\d.]+% \|", line)
+    ]
+    assert len(summary_rows) == len(layer_reports) > 0
     # every accuracy in the summary lines states its n
     for line in text.splitlines():
         if line.startswith("- ") and "% →" in line:
