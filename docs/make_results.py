@@ -230,7 +230,7 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
 
 
 def _stale(row: dict[str, Any], configs: list[str], before: str) -> bool:
-    return row["config"] in configs and str(row.get("time", "")) < before  # rows without a time are older still
+    return row["config"] in configs and str(row.get("time") or "") < before  # rows without a time are older still
 
 
 def set_aside(folder: Path, configs: list[str], before: str) -> int:
@@ -251,7 +251,7 @@ def set_aside(folder: Path, configs: list[str], before: str) -> int:
         except json.JSONDecodeError:  # a line cut by a kill: the run recomputes it either way
             continue
         (stale if _stale(row, configs, before) else keep).append(line)
-    if stale:
+    if stale:  # appended first: a kill before the swap below repeats rows there, it never loses one
         with (folder / "superseded.jsonl").open("a", encoding="utf-8") as f:
             f.writelines(line + "\n" for line in stale)
         tmp = path.with_suffix(".tmp")
@@ -959,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
     # orchestrated solves at once: 16 ran 1.29x the tokens per second of 8 on the 0.5B, the same answers
     # (docs/benchmarks/bench_concurrent_0.5b_sim-nf4.json); the first stages ran 8 (each row records its batch).
     # 16 1.5B solves once grew past this machine's 24 GB (killed after ~35 min) while glibc kept a heap per solve
-    # thread; with two arenas (run_all's MALLOC_ARENA_MAX) 8 held a flat 8.7-9.3 GB for hours.
+    # thread; with two arenas (run_all's MALLOC_ARENA_MAX) 8 held a flat 8.5-9.3 GB for hours.
     parser.add_argument("--batch", type=int, default=16, help="orchestrated solves at once (default 16)")
     args = parser.parse_args(argv)
     if args.gsm8k is not None:

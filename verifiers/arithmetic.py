@@ -27,6 +27,7 @@ wrong rewriting is replaced by the value itself.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -164,7 +165,7 @@ class _Judge:
             return self._atom_result(left, right, eq, value, *ratom)
         if value == rvalue:
             return self.claim(left, right, "correct", "", stated_value=rvalue, computed=value), _Link("rewrite", -1)
-        if self._rounded_rewrite(rexpr, value, rvalue):
+        if self._rounded_rewrite(lexpr, rexpr, value, rvalue):
             return self.claim(
                 left, right, "correct", "rounded rewriting", stated_value=rvalue, computed=value
             ), None  # "12 × 5/6 = 12 × 0.8333": not replaced when a later link is fixed
@@ -224,7 +225,7 @@ class _Judge:
             how = "dollars as cents"
         if how is None and eq.weak and isinstance(left.expr, BinOp) and left.expr.is_fraction_literal:
             return None, None  # "4/7 is $24": a proportion, not a computation
-        if how is None and self._whole_part(value, tok, sign, left):
+        if how is None and self._whole_part(value, tok, sign):
             self.notes.append("a whole number of times, with a remainder or rounding")
             return None, None
         shape = _Link("atom", num.index, sign, eq.approx)
@@ -252,17 +253,38 @@ class _Judge:
             k += 1
         return False
 
-    def _rounded_rewrite(self, rexpr: Expr, value: Fraction, rvalue: Fraction) -> bool:
-        """``12 × 5/6 = 12 × 0.8333``: the rewriting differs from the value only by the rounding of its
-        decimals (half a unit in the last written place, relative to each rounded number)."""
-        if _atom(rexpr) is not None or value == 0:
+    def _rounded_rewrite(self, lexpr: Expr, rexpr: Expr, value: Fraction, rvalue: Fraction) -> bool:
+        """``12 × 5/6 = 12 × 0.8333``: a division on the left written as a rounded decimal on the right,
+        the two differing by no more than that rounding can make (half a unit in the last written place of
+        each number of two or more decimals, carried through the right side's operations)."""
+        if _atom(rexpr) is not None or not _divides(lexpr):
             return False
-        slack = Fraction(0)
-        for num in rexpr.numbers():
-            decimals = self.t[num.index].decimals
-            if decimals and num.value:
-                slack += Fraction(1, 2 * 10**decimals) / abs(num.value)
-        return slack > 0 and abs(value - rvalue) <= abs(value) * slack
+        bound = self._rounding_bound(rexpr)
+        return bound is not None and bound > 0 and abs(value - rvalue) <= bound
+
+    def _rounding_bound(self, expr: Expr) -> Fraction | None:
+        """How far ``expr`` can be from its value had its rounded decimals been exact (None: unbounded)."""
+        if isinstance(expr, Num):
+            decimals = self.t[expr.index].decimals
+            return Fraction(1, 2 * 10**decimals) if decimals >= 2 else Fraction(0)
+        if isinstance(expr, Neg):
+            return self._rounding_bound(expr.operand)
+        if not isinstance(expr, BinOp):
+            return None
+        ea, eb = self._rounding_bound(expr.left), self._rounding_bound(expr.right)
+        if ea is None or eb is None:
+            return None
+        if expr.op in ("+", "-"):
+            return ea + eb
+        try:
+            a, b = abs(expr.left.evaluate()), abs(expr.right.evaluate())
+        except ExpressionError:
+            return None
+        if expr.op == "*":
+            return a * eb + b * ea + ea * eb
+        if expr.op == "/" and b > eb:
+            return (ea * b + a * eb) / (b * (b - eb))
+        return Fraction(0) if ea == eb == 0 else None
 
     def _label_before(self, index: int) -> bool:
         """``Day 3 = 5 + 2``, ``Q3 = ...``: a number right after a word names something; it is no result."""
@@ -285,7 +307,7 @@ class _Judge:
             return "sum of quantities in different units"  # "1 hour + 30 minutes = 90 minutes"
         return ""
 
-    def _whole_part(self, value: Fraction, tok: Token, sign: int, left: Segment) -> bool:
+    def _whole_part(self, value: Fraction, tok: Token, sign: int) -> bool:
         """``50 / 8 = 6 (rounding down)``, ``10 / 3 = 3 R1``: a stated whole number of times, said
         to be rounded or to leave a remainder, is not the quotient."""
         if not tok.is_integer_literal or value.denominator == 1 or tok.value is None:
@@ -293,8 +315,10 @@ class _Judge:
         if tok.value * sign not in (math.floor(value), math.ceil(value)):
             return False
         k = self.t.index(tok) if tok in self.t else len(self.t)
-        near = self.t[k + 1 : k + 6] + self.t[max(0, left.start - 6) : left.start]
-        return any(x.kind in WORDISH and x.text.lower() in _WHOLE_CUES for x in near)
+        words = [x.text.lower() for x in self.t[k + 1 : k + 6] if x.kind in WORDISH]
+        return any(w in _WHOLE_CUES for w in words) or any(
+            pair == ("left", "over") for pair in itertools.pairwise(words)
+        )
 
     def _cents_after(self, tok: Token) -> bool:
         k = self.t.index(tok) + 1 if tok in self.t else len(self.t)
@@ -369,12 +393,17 @@ class _Judge:
         return (first.currency if first.kind == "NUM" else "") + format_decimal(value, 0, grouped)
 
 
+# Words after a whole quotient that say it is one ("6 R1", "7 (rounding up)", "6 full packs", "3 with 1 left over").
 _WHOLE_CUES = frozenset(
-    (
-        *("remainder", "r", "left", "leftover", "over", "remaining", "rounded", "rounding", "round", "down", "up"),
-        *("full", "fully", "whole", "complete", "completely", "entire", "only", "floor", "ceiling"),
-    )
+    ("remainder", "r", "leftover", "rounded", "rounding", "round", "full", "whole", "complete", "floor", "ceiling")
 )
+
+
+def _divides(expr: Expr) -> bool:
+    """Does ``expr`` divide (``5/6``, ``100 ÷ 3``, ``\\frac{5}{6}``): the source of a rounded decimal."""
+    if isinstance(expr, Neg):
+        return _divides(expr.operand)
+    return isinstance(expr, BinOp) and (expr.op == "/" or _divides(expr.left) or _divides(expr.right))
 
 
 def _terms(expr: Expr) -> list[Num]:

@@ -51,6 +51,7 @@ _BODY = r"(?:[0-9]{1,3}(?:(?:,|\{,\})[0-9]{3})+(?![0-9])(?:\.[0-9]+)?|[0-9]+(?:\
 _GROUPED = r"[0-9]{1,3}(?:,[0-9]{3})+(?![0-9]|,[0-9])"  # a well-formed 1,000,000
 _BAD_GROUPING = "(?:" + _CURRENCY + ")?(?!" + _GROUPED + r")[0-9]+(?:,[0-9]+)+(?:\.[0-9]+)?"  # 2,0560 or 1,08
 
+_COMMAND_END = re.compile(r"\\[a-zA-Z]+\Z")  # a LaTeX command right before a subscript
 _TEXT_COMMANDS = "text|textrm|textnormal|mathrm|mbox|textit|mathit|textsf|mathsf|operatorname|unit|hbox"
 _TRANSPARENT = (
     "boxed|mathbf|textbf|bm|boldsymbol|underline|displaystyle|textstyle|"
@@ -62,8 +63,8 @@ _MASTER = re.compile(
     (?P<ws>(?:\$(?![0-9.])|[ \t\r\n\f\v\u00a0\u2009\u202f]|\\[,;:!> ]|\\q?quad(?![a-zA-Z])|~|&
              |\\color\{[^{}]*\}|\\(?:left|right)\.)+)
    |(?P<delim>\\[()\[\]\\]|\$\$)
-   |(?P<item>\(?(?:[0-9]{1,2}|[a-zA-Z])\)(?=[ \t]))
-   |(?P<sub>(?<=\S)_(?:\{[^{}]*\}|[0-9A-Za-z]+))
+   |(?P<item>\(?(?:[0-9]{1,2}|[a-zA-Z])\)(?=[ \t]+(?![-+*/×÷·=≈^]|x[ \t]|\\(?:times|cdot|div)(?![a-zA-Z]))))
+   |(?P<sub>(?<=[A-Za-z}])_(?:\{[^{}]*\}|[0-9A-Za-z]+))
    |(?P<badnum>"""
     + _BAD_GROUPING
     + r""")
@@ -284,7 +285,10 @@ def tokenize(text: str, start: int = 0, end: int | None = None) -> list[Token]:
                 continue
             tok = Token(BREAK, raw, start, end)  # "(2) 3 + 4 = 7": a list item number, not a factor
         elif kind == "sub":
-            tok = Token(WORD, raw, start, end)  # "\text{Distance}_1": part of a name, not a number
+            if _COMMAND_END.search(text, max(0, start - 32), start):  # "\log_2 8", "\sum_{i=1}"
+                tok = Token(UNSUP, raw, start, end, error="a subscript on a command (\\log_2, \\sum_i)")
+            else:
+                tok = Token(WORD, raw, start, end)  # "\text{Distance}_1": part of a name, not a number
         elif kind == "badnum":
             tok = Token(UNSUP, raw, start, end, error=f"malformed number {raw}")  # "2,0560", "1,08"
         elif kind == "op" and raw in _BULLETS and _opens_line(text, start) and text[end : end + 1] in (" ", "\t"):

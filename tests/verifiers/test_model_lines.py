@@ -80,6 +80,12 @@ LINES = [
     ("  (3) 10 - 4 = 6", "correct"),
     ("(2) 3 + 4 = 8", "wrong"),
     ("so (3 + 4) x 2 = 14", "correct"),
+    # a bracketed number followed by an operator is the expression's first term, not an item number
+    ("(20) - 5 - 3 = 12", "correct"),
+    (r"(4) \times 3 + 2 = 14", "correct"),
+    ("(12) + (3) + 1 = 16", "correct"),
+    ("(20) - 5 - 3 = 13", "wrong"),
+    ("a) 3 + 4 = 7", "correct"),
     # a sum of quantities in different units cannot be judged by its digits ("corrected" to 31 minutes)
     (
         r"   - Therefore, the time spent making fries is \(1 \text{ hour} + 30 \text{ minutes} = 40 \text{ minutes}\).",
@@ -102,6 +108,11 @@ LINES = [
     ("80 * (1 - 25%) = 60", "correct"),
     ("80 - 25% of 80 = 60", "correct"),
     ("80 - 25% of 80 = 50", "wrong"),
+    # a subscript on a command is an operation not supported (\log_2 8 is 3), not a name
+    (r"\log_2 8 + 1 = 4", "unknown"),
+    (r"\log_{2} 8 + 1 = 4", "unknown"),
+    ("__2 x 3 + 4 = 10__", "correct"),
+    ("__2 x 3 + 4 = 11__", "wrong"),
     # a whole number of times, with the remainder or the rounding said, is not the quotient
     ("10 / 3 = 3 with 1 left over", "unknown"),
     ("25 / 4 = 6 R1", "unknown"),
@@ -109,6 +120,8 @@ LINES = [
     (r"\(\frac{50}{8} = 6\) full packs", "unknown"),
     ("50 / 8 = 5 (rounding down)", "wrong"),
     ("10 / 3 = 3", "wrong"),
+    ("He walks 7 / 2 = 3 miles up the hill.", "wrong"),  # ordinary words nearby are no cue
+    ("Half of the remaining 15 apples is 15 / 2 = 8 apples.", "wrong"),
     # a number right after a label names something: no result written first
     ("Day 3 = 5 + 2 = 7", "correct"),
     ("Q3 = 12 + 5 = 17", "correct"),
@@ -120,6 +133,10 @@ LINES = [
     (r"100 / 3 = 100 \times 0.33 = 33", "correct"),
     (r"12 \times \frac{5}{6} = 12 \times 0.8333 = 10.6667", "wrong"),
     (r"100 \times 1.5 = 100 \times 1.4 = 140", "wrong"),
+    ("100 + 3 = 100 + 0.4", "wrong"),  # no division to round: a slip, however small the term
+    ("1.5 + 0.3 = 1.5 + 0.2 = 1.7", "wrong"),
+    ("10 - 0.3 = 10 - 0.4 = 9.6", "wrong"),
+    ("2/3 = 0.67", "correct"),
     # algebra and code: not arithmetic claims
     ("0.4N = 2400", "unknown"),
     (r"40 + 28 + \text{Layla's apples} = 78 + \text{Layla's apples}", "unknown"),
