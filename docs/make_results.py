@@ -229,8 +229,8 @@ def run_stage(stage: Stage | ProfileStage | CalibrateStage, gsm8k: Path, device:
     )
 
 
-def _stale(row: dict[str, Any], configs: list[str], before: str) -> bool:
-    return row["config"] in configs and str(row.get("time") or "") < before  # rows without a time are older still
+def _stale(row: dict[str, Any], before: str) -> bool:
+    return str(row.get("time") or "") < before  # rows without a time are older still
 
 
 def set_aside(folder: Path, configs: list[str], before: str) -> int:
@@ -250,7 +250,7 @@ def set_aside(folder: Path, configs: list[str], before: str) -> int:
             row = json.loads(line)
         except json.JSONDecodeError:  # a line cut by a kill: the run recomputes it either way
             continue
-        (stale if _stale(row, configs, before) else keep).append(line)
+        (stale if row["config"] in configs and _stale(row, before) else keep).append(line)
     if stale:  # appended first: a kill before the swap below repeats rows there, it never loses one
         with (folder / "superseded.jsonl").open("a", encoding="utf-8") as f:
             f.writelines(line + "\n" for line in stale)
@@ -539,15 +539,20 @@ def _superseded_in(folder: Path, config: str) -> Superseded | None:
 
 def _is_current(row: dict[str, Any], folder: Path) -> bool:
     gone = _superseded_in(folder, row["config"])
-    return gone is None or not _stale(row, [row["config"]], gone.before)
+    return gone is None or not _stale(row, gone.before)
+
+
+def _stale_left(config: str, folder: Path) -> Superseded | None:
+    """The fix whose planned rerun has not yet replaced some of ``config``'s rows in ``folder``."""
+    if any(r["config"] == config and not _is_current(r, folder) for r in results_in(folder).values()):
+        return _superseded_in(folder, config)
+    return None
 
 
 def _row_note(e: dict[str, Any], folder: Path) -> str:
     """Why some of a configuration's rows are not to be taken at face value (a planned rerun supersedes them)."""
-    gone = _superseded_in(folder, e["config"])
-    if gone and any(_stale(r, [e["config"]], gone.before) for r in results_in(folder).values()):
-        return f" (**note**: {gone.why})"
-    return ""
+    gone = _stale_left(e["config"], folder)
+    return f" (**note**: {gone.why})" if gone else ""
 
 
 def _attribution(rest: dict[str, Any]) -> str:
@@ -742,22 +747,23 @@ def layer_sections() -> list[str]:
 def _layer_summary() -> list[str]:
     """One line per profiled model × quantization: the profile's most-worth-restoring layers against the
     default middle quarter at equal memory, over all tokens and over number tokens."""
-    import json
+    from orchestrator.layer_compare import LayerChoiceReport
 
     lines = []
     for st in PLAN:
         if not isinstance(st, ProfileStage) or not st.layers_report.is_file():
             continue
-        choices = {c["name"]: c for c in json.loads(st.layers_report.read_text(encoding="utf-8"))["choices"]}
+        choices = {c.name: c for c in LayerChoiceReport.read(st.layers_report).choices}
         default = choices.get(f"default {DEFAULT_LAYERS}")
-        picked = [c for c in choices.values() if c["bytes"] == (default or {}).get("bytes")]
-        profile = next((c for c in picked if c["name"].endswith("to restore")), None)
-        if default is None or profile is None:
+        if default is None:
             continue
-        num_d, num_p = (c["classes"].get("number", {}).get("kl") for c in (default, profile))
+        same_memory = (c for c in choices.values() if c.bytes == default.bytes and c.name.endswith("to restore"))
+        profile = next(same_memory, None)
+        if profile is None or "number" not in profile.classes or "number" not in default.classes:
+            continue
         lines.append(
-            f"| {st.model} | `{st.quant}` | {len(profile['layers'])} | {profile['recovered']:.1%} | "
-            f"{default['recovered']:.1%} | {num_p:.3f} | {num_d:.3f} |"
+            f"| {st.model} | `{st.quant}` | {len(profile.layers)} | {profile.recovered:.1%} | "
+            f"{default.recovered:.1%} | {profile.classes['number'].kl:.3f} | {default.classes['number'].kl:.3f} |"
         )
     if not lines:
         return []
@@ -884,7 +890,7 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         1
         for st, s in sections
         for e in s["configs"]
-        if e["complete"] and not _row_note(e, st.out)  # rows a planned rerun supersedes do not count as done
+        if e["complete"] and not _stale_left(e["config"], st.out)  # rows a planned rerun supersedes are not done
     )
     total = sum(len(c) for _, c, _ in targets().values())
     parts = [
