@@ -408,10 +408,7 @@ def _divides(expr: Expr) -> bool:
 
 def _terms(expr: Expr) -> list[Num]:
     """The lone numbers added or subtracted at the top of ``expr`` (``30 min`` and ``1 h`` in ``1 h + 30 min``)."""
-    if isinstance(expr, BinOp) and expr.op in ("+", "-"):
-        return _terms(expr.left) + _terms(expr.right)
-    atom = _atom(expr)
-    return [atom[0]] if atom is not None else []
+    return [x for x in _flat_terms(expr) if isinstance(x, Num)]
 
 
 def _additive(expr: Expr) -> bool:
