@@ -859,10 +859,56 @@ def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _seconds_per_question(folder: Path, config: str) -> float | None:
+    """Wall seconds per question that ``config`` took in ``folder`` so far, or, not yet run, the mean of the
+    configurations there of its model and method (a policy changes little of the cost); None if none ran."""
+    from orchestrator.eval_data import parse_config
+
+    want = parse_config(config)
+    rows = [r for r in results_in(folder).values() if r.get("seconds") is not None]  # stale rows timed it too
+    for same in (
+        lambda c: c.id == want.id,
+        lambda c: (c.model, c.method_label) == (want.model, want.method_label),
+    ):
+        times = [float(r["seconds"]) for r in rows if same(parse_config(r["config"]))]
+        if times:
+            return sum(times) / len(times)
+    return None
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{max(1, round(seconds / 60))} min"
+
+
+def _time_left(st: Stage, counted: set[tuple[Path, str, int]]) -> tuple[int, float, bool]:
+    """Rows ``st`` has yet to write that no earlier stage writes (added to ``counted``), their wall seconds at
+    the recorded rates, and whether every configuration among them has a rate."""
+    # a stage resumes past every row there; only the stage that sets stale rows aside reruns them
+    have = {(c, r["index"]) for (c, _), r in results_in(st.out).items() if not st.superseded or _is_current(r, st.out)}
+    n_todo, seconds, known = 0, 0.0, True
+    for config in st.configs:
+        todo = [i for i in range(st.limit) if (config, i) not in have and (st.out, config, i) not in counted]
+        if not todo:
+            continue
+        counted.update((st.out, config, i) for i in todo)
+        n_todo += len(todo)
+        rate = _seconds_per_question(st.out, config)
+        if rate is None:
+            known = False
+        else:
+            seconds += rate * len(todo)
+    return n_todo, seconds, known
+
+
 def plan_status() -> list[str]:
-    """The plan, stage by stage, with how far each has got (rows written / rows planned; files present)."""
-    lines = ["| stage | what | status |", "|---|---|---|"]
+    """The plan, stage by stage, with how far each has got (rows written / rows planned; files present) and
+    the wall time its unwritten rows would take at the rates recorded so far (a row two stages plan counts
+    in the first)."""
+    lines = ["| stage | what | status | time left (est.) |", "|---|---|---|---|"]
+    counted: set[tuple[Path, str, int]] = set()
+    total, untimed = 0.0, []
     for st in PLAN:
+        left = "–"
         if isinstance(st, Stage):
             rows = results_in(st.out)
             written = sum(
@@ -872,13 +918,33 @@ def plan_status() -> list[str]:
             n = len(st.configs)
             what = f"{st.suite}, {st.model}: {n} configuration{'s' if n > 1 else ''} × {st.limit} questions"
             status = "done" if written >= planned else f"{written}/{planned} rows"
+            n_todo, seconds, known = _time_left(st, counted)
+            total += seconds
+            if written < planned and not n_todo:
+                status += " (the others stale: a later stage reruns them)"
+            elif n_todo:
+                left = f"≈ {_hours(seconds)}" if known else f"≥ {_hours(seconds)}" if seconds else "?"
+                untimed += [] if known else [st.name]
         elif isinstance(st, ProfileStage):
             what = f"profile of {st.model} under `{st.quant}`, layer choices compared"
             status = "done" if st.profile.is_file() and st.layers_report.is_file() else "to do"
         else:
             what = f"thresholds of {st.model} under `{st.quant}` calibrated"
             status = "done" if st.report.is_file() else "to do"
-        lines.append(f"| `{st.name}` | {what} | {status} |")
+        lines.append(f"| `{st.name}` | {what} | {status} | {left} |")
+    if total:
+        lines += [
+            "",
+            f"What is left comes to about {_hours(total)} of wall time at the rates recorded here, on this shared "
+            "2-core CPU (a configuration not yet run is estimated from those of its model and method in the same "
+            "folder"
+            + (
+                f"; not counted: configurations no row has timed yet, in {', '.join(f'`{n}`' for n in untimed)}"
+                if untimed
+                else ""
+            )
+            + ").",
+        ]
     return lines
 
 

@@ -52,7 +52,7 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
         "## Which layers to escalate: profiles",
         "## How to read the tables",
         "## The plan",
-        "| `gsm8k-0.5b-core-20` | gsm8k, qwen2.5-coder-0.5b: 3 configurations × 20 questions | done |",
+        "| `gsm8k-0.5b-core-20` | gsm8k, qwen2.5-coder-0.5b: 3 configurations × 20 questions | done | – |",
     ):
         assert heading in text
     # the layer summary has a row per committed layer comparison, profile beside default
@@ -92,7 +92,7 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
         before = make_results.write_report().read_text(encoding="utf-8")
         assert note in before
         rerun = next(line for line in before.splitlines() if line.startswith(f"| `{stage.name}` |"))
-        assert rerun.endswith(f" 0/{stage.limit} rows |")  # superseded rows do not count as written
+        assert f" | 0/{stage.limit} rows | ≈ " in rerun  # superseded rows do not count as written, but time it
 
     assert make_results.set_aside(folder, stage.configs, stage.superseded.before) == len(stale)
 
@@ -104,3 +104,31 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
     text = make_results.write_report().read_text(encoding="utf-8")
     assert note not in text
     assert make_results.set_aside(folder, stage.configs, stage.superseded.before) == 0  # nothing left to move
+
+
+def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unwritten rows are timed at their configuration's recorded seconds per question, else at those of its
+    model and method there; a row two stages plan counts once; a configuration nothing has timed says so."""
+    make_results = _make_results(tmp_path, monkeypatch)
+    monkeypatch.setattr(make_results, "RESULTS", tmp_path / "fresh")
+    stage = make_results.Stage
+    plan = (
+        stage("first", "gsm8k", "m", 4, ("sim-nf4:orchestrated:a", "sim-nf4:orchestrated:b")),
+        stage("wider", "gsm8k", "m", 6, ("sim-nf4:orchestrated:a", "sim-nf4:orchestrated:b")),
+        stage("other-model", "gsm8k", "n", 2, ("sim-nf4:plain",)),
+    )
+    monkeypatch.setattr(make_results, "PLAN", plan)
+    folder = plan[0].out
+    folder.mkdir(parents=True)
+    rows = [
+        {"config": "m:sim-nf4:orchestrated:a", "question_id": f"q{i}", "index": i, "seconds": s, "time": "2026-01-01"}
+        for i, s in ((0, 1200.0), (1, 2400.0))  # 1800 s a question
+    ]
+    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    lines = make_results.plan_status()
+    cells = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2:] for line in lines if line.startswith("| `")}
+    # first: a's questions 2-3 and b's 0-3 at a's rate: 6 x 1800 s; wider: questions 4-5 of both
+    assert cells["first"] == ["2/8 rows", "≈ 3.0 h |"]
+    assert cells["wider"] == ["2/12 rows", "≈ 2.0 h |"]
+    assert cells["other-model"] == ["0/2 rows", "? |"]
+    assert "about 5.0 h of wall time" in lines[-1] and "`other-model`" in lines[-1]
