@@ -3,7 +3,9 @@
 Measures, side by side in one run (machines here are noisy, so ratios are what count):
 - 10 steps generated step by step (cache kept) vs one ``generate`` call for exactly the same tokens;
 - plain step-wise generation of 8 questions as one batch vs one at a time (tokens per second), and
-  the lockstep batch with rows that ended their step parked (the default) vs fed padding to the end.
+  the lockstep batch with rows that ended their step parked (the default) vs fed padding to the end;
+- with ``--rows``, the model's own decode step at several batch sizes: the ceiling batching can reach on
+  this machine, which sets how many rows plain runs batch and how many solves run at once.
 
     python benchmarks/bench_generation.py --model smollm2-135m --out bench_generation.json
 """
@@ -115,6 +117,34 @@ def batch_throughput(lm: Any, batch: int, max_tokens: int) -> dict[str, Any]:
     }
 
 
+def decode_by_rows(lm: Any, sizes: list[int], rounds: int = 2, steps: int = 5) -> list[dict[str, Any]]:
+    """Median seconds of one decode step (one new token on every row, a 16-token cache) per batch size;
+    the sizes alternate order each round so that a drift in the machine's load does not favour one."""
+    times: dict[int, list[float]] = {n: [] for n in sizes}
+    for k in range(rounds):
+        for n in sizes if k % 2 == 0 else sizes[::-1]:
+            ids = torch.randint(100, 1000, (n, 16))
+            with torch.no_grad():
+                cache = lm.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+                mask = torch.ones(n, 16, dtype=torch.long)
+                for i in range(steps):
+                    mask = torch.cat([mask, torch.ones(n, 1, dtype=torch.long)], dim=1)
+                    t0 = time.perf_counter()
+                    lm.model(
+                        input_ids=ids[:, :1],
+                        attention_mask=mask,
+                        position_ids=torch.full((n, 1), 16 + i),
+                        past_key_values=cache,
+                        use_cache=True,
+                    )
+                    times[n].append(time.perf_counter() - t0)
+    out = []
+    for n in sizes:
+        step = statistics.median(times[n])
+        out.append({"rows": n, "step_ms": round(step * 1000, 1), "tok_s": round(n / step, 2)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="smollm2-135m")
@@ -124,6 +154,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--max-tokens", type=int, default=96)
+    ap.add_argument("--rows", default="", help="decode step by batch size only, e.g. 8,16,32,64")
     ap.add_argument("--out", type=Path, default=Path("bench_generation.json"))
     args = ap.parse_args()
 
@@ -131,6 +162,11 @@ def main() -> None:
 
     lm = load(args.model, quant=args.quant, device="cpu")
     result: dict[str, Any] = {"model": args.model, "quant": args.quant, "threads": torch.get_num_threads()}
+    if args.rows:
+        result["decode_by_rows"] = decode_by_rows(lm, [int(n) for n in args.rows.split(",")])
+        print(json.dumps(result, indent=2), flush=True)
+        args.out.write_text(json.dumps(result, indent=2))
+        return
     if not args.skip_stepwise:
         result["stepwise_vs_generate"] = stepwise_vs_generate(lm, args.steps, args.repeats)
     print(json.dumps(result, indent=2), flush=True)
