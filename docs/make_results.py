@@ -937,7 +937,8 @@ def plan_status() -> list[str]:
             "",
             f"What is left comes to about {_hours(total)} of wall time at the rates recorded here, on this shared "
             "2-core CPU (a configuration not yet run is estimated from those of its model and method in the same "
-            "folder"
+            "folder; rows the first stages ran in batches of 8 make it pessimistic for plain configurations, which "
+            "now run 32 at a time"
             + (
                 f"; not counted: configurations no row has timed yet, in {', '.join(f'`{n}`' for n in untimed)}"
                 if untimed
