@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from orchestrator.layer_choice import choose_layers
 from orchestrator.precision import LayerPrecision
 
-QWEN25_15B = dict(
+QWEN25_15B: dict[str, Any] = dict(
     vocab_size=151936,
     hidden_size=1536,
     intermediate_size=8960,

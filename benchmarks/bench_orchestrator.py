@@ -57,7 +57,7 @@ def main() -> None:
         t0 = time.perf_counter()
         graph_on = orch.solve(p.question, policy=on)
         t_on = time.perf_counter() - t0
-        row = {
+        row: dict[str, Any] = {
             "id": p.id,
             "tier": p.tier,
             "gold": p.answer,
