@@ -39,6 +39,7 @@ MAX_TOKENS = {"gsm8k": 320, "synthetic": 320}  # at 200, 9 of the 1.5B's first 1
 # Rows per batch of plain and self-consistency answers: the 1.5B decoded 6.6 tok/s at 32 rows against 3.4 at 8
 # (sim-nf4, one thread, measured); the first stages ran 8 (each row records its batch).
 PLAIN_BATCH = 32
+SOLVES = 16  # orchestrated solves at once, unless --batch says otherwise
 # The 1.5B writes longer answers than the 0.5B (which 320 already cuts on ~30% of GSM8K questions): more room.
 MAX_TOKENS_FOR = {("gsm8k", M15): 512}
 
@@ -860,19 +861,29 @@ def tier_table(stage: Stage, summary: dict[str, Any]) -> list[str]:
 
 
 def _seconds_per_question(folder: Path, config: str) -> float | None:
-    """Wall seconds per question that ``config`` took in ``folder`` so far, or, not yet run, the mean of the
-    configurations there of its model and method (a policy changes little of the cost); None if none ran."""
+    """Wall seconds per question of ``config`` in ``folder`` at the recorded rates; None if nothing there timed it.
+
+    Batch size moves the rate most (the first stages ran 8 plain questions a batch, the plan now 32), so rows
+    run at least half as wide as the plan runs them now come first, the configuration's own before those of
+    its model and method (a policy or quantization changes the cost less); then rows of any width."""
     from orchestrator.eval_data import parse_config
 
     want = parse_config(config)
+    wide = (SOLVES if want.method == "orchestrated" else PLAIN_BATCH) / 2
     rows = [r for r in results_in(folder).values() if r.get("seconds") is not None]  # stale rows timed it too
-    for same in (
-        lambda c: c.id == want.id,
-        lambda c: (c.model, c.method_label) == (want.model, want.method_label),
-    ):
-        times = [float(r["seconds"]) for r in rows if same(parse_config(r["config"]))]
-        if times:
-            return sum(times) / len(times)
+    parsed = {c: parse_config(c) for c in {r["config"] for r in rows}}
+    for at_width in (True, False):
+        for same in (
+            lambda c: c.id == want.id,
+            lambda c: (c.model, c.method_label) == (want.model, want.method_label),
+        ):
+            times = [
+                float(r["seconds"])
+                for r in rows
+                if same(parsed[r["config"]]) and (not at_width or int(r.get("batch") or 0) >= wide)
+            ]
+            if times:
+                return sum(times) / len(times)
     return None
 
 
@@ -936,9 +947,8 @@ def plan_status() -> list[str]:
         lines += [
             "",
             f"What is left comes to about {_hours(total)} of wall time at the rates recorded here, on this shared "
-            "2-core CPU (a configuration not yet run is estimated from those of its model and method in the same "
-            "folder; rows the first stages ran in batches of 8 make it pessimistic for plain configurations, which "
-            "now run 32 at a time"
+            "2-core CPU (rows run in batches about as wide as the plan's count first; a configuration not yet run "
+            "is estimated from those of its model and method in the same folder"
             + (
                 f"; not counted: configurations no row has timed yet, in {', '.join(f'`{n}`' for n in untimed)}"
                 if untimed
@@ -1033,7 +1043,7 @@ def main(argv: list[str] | None = None) -> int:
     # (docs/benchmarks/bench_concurrent_0.5b_sim-nf4.json); the first stages ran 8 (each row records its batch).
     # 16 1.5B solves once grew past this machine's 24 GB (killed after ~35 min) while glibc kept a heap per solve
     # thread; with two arenas (run_all's MALLOC_ARENA_MAX) 8 held a flat 8.5-9.3 GB for hours.
-    parser.add_argument("--batch", type=int, default=16, help="orchestrated solves at once (default 16)")
+    parser.add_argument("--batch", type=int, default=SOLVES, help=f"orchestrated solves at once (default {SOLVES})")
     args = parser.parse_args(argv)
     if args.gsm8k is not None:
         args.gsm8k = args.gsm8k.resolve()

@@ -108,7 +108,8 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
 
 def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unwritten rows are timed at their configuration's recorded seconds per question, else at those of its
-    model and method there; a row two stages plan counts once; a configuration nothing has timed says so."""
+    model and method there, rows run about as wide as the plan's batches first; a row two stages plan counts
+    once; a configuration nothing has timed says so."""
     make_results = _make_results(tmp_path, monkeypatch)
     monkeypatch.setattr(make_results, "RESULTS", tmp_path / "fresh")
     stage = make_results.Stage
@@ -116,6 +117,7 @@ def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkey
         stage("first", "gsm8k", "m", 4, ("sim-nf4:orchestrated:a", "sim-nf4:orchestrated:b")),
         stage("wider", "gsm8k", "m", 6, ("sim-nf4:orchestrated:a", "sim-nf4:orchestrated:b")),
         stage("other-model", "gsm8k", "n", 2, ("sim-nf4:plain",)),
+        stage("plain", "gsm8k", "m", 2, ("sim-nf4:plain",)),
     )
     monkeypatch.setattr(make_results, "PLAN", plan)
     folder = plan[0].out
@@ -124,6 +126,9 @@ def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkey
         {"config": "m:sim-nf4:orchestrated:a", "question_id": f"q{i}", "index": i, "seconds": s, "time": "2026-01-01"}
         for i, s in ((0, 1200.0), (1, 2400.0))  # 1800 s a question
     ]
+    # a plain row of its own run 8 a batch, and one of the reference run as wide as the plan runs plain now
+    rows.append({"config": "m:sim-nf4:plain", "question_id": "q0", "index": 0, "seconds": 100.0, "batch": 8})
+    rows.append({"config": "m:none:plain", "question_id": "q0", "index": 0, "seconds": 720.0, "batch": 32})
     (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     lines = make_results.plan_status()
     cells = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2:] for line in lines if line.startswith("| `")}
@@ -131,4 +136,5 @@ def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkey
     assert cells["first"] == ["2/8 rows", "≈ 3.0 h |"]
     assert cells["wider"] == ["2/12 rows", "≈ 2.0 h |"]
     assert cells["other-model"] == ["0/2 rows", "? |"]
-    assert "about 5.0 h of wall time" in lines[-1] and "`other-model`" in lines[-1]
+    assert cells["plain"] == ["1/2 rows", "≈ 0.2 h |"]  # the reference's 720 s, not its own narrow 100 s
+    assert "about 5.2 h of wall time" in lines[-1] and "`other-model`" in lines[-1]
