@@ -935,7 +935,8 @@ def plan_status() -> list[str]:
                 status += " (the others stale: a later stage reruns them)"
             elif n_todo:
                 left = f"≈ {_hours(seconds)}" if known else f"≥ {_hours(seconds)}" if seconds else "?"
-                untimed += [] if known else [st.name]
+                if not known:
+                    untimed.append(st.name)
         elif isinstance(st, ProfileStage):
             what = f"profile of {st.model} under `{st.quant}`, layer choices compared"
             status = "done" if st.profile.is_file() and st.layers_report.is_file() else "to do"
