@@ -23,7 +23,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -416,9 +416,12 @@ def folder_summary(folder: Path, configs: list[str], limit: int, stage: Stage) -
         if stage.suite == "gsm8k"
         else str(SYNTH_FILE.relative_to(ROOT))
     )
-    return build_summary(
+    summary = build_summary(
         rows, parsed, data=data, n_questions=limit, settings={"seed": 0, "max_tokens": stage.max_tokens}
     )
+    for e in summary["configs"]:  # the tables call these "to be rerun", not "done"
+        e["superseded"] = _stale_left(e["config"], stage.out) is not None
+    return summary
 
 
 def write_report() -> Path:
@@ -551,10 +554,13 @@ def _stale_left(config: str, folder: Path) -> Superseded | None:
     return None
 
 
-def _row_note(e: dict[str, Any], folder: Path) -> str:
-    """Why some of a configuration's rows are not to be taken at face value (a planned rerun supersedes them)."""
+def _row_note(e: dict[str, Any], folder: Path, *, short: bool = False) -> str:
+    """Why some of a configuration's rows are not to be taken at face value (a planned rerun supersedes them);
+    ``short`` points back to the full note, given where the configuration's findings are."""
     gone = _stale_left(e["config"], folder)
-    return f" (**note**: {gone.why})" if gone else ""
+    if not gone:
+        return ""
+    return " (**note**: rows to be rerun, see the note above)" if short else f" (**note**: {gone.why})"
 
 
 def _attribution(rest: dict[str, Any]) -> str:
@@ -685,6 +691,7 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
                 f"{100 * acc['method']:.0f}% against {100 * acc['reference']:.0f}% at full precision "
                 f"(n = {rest['n']}): restoration {value}; {_won_back(rest)}"
                 + (f"{time_text} of plain greedy on the quantized model ({tok:.2f}× the tokens)" if tok else "")
+                + _row_note(e, stage.out, short=True)
                 + "."
             )
     return lines
@@ -793,6 +800,20 @@ def _layer_table(path: Path) -> str:
     )
 
 
+def _leading_rows(folder: Path, config: str) -> dict[int, dict[str, Any]]:
+    """A configuration's rows by question, as its summary counts them: within the plan's widest limit for the
+    folder, current (no row a planned rerun supersedes) and leading (see ``finished_prefix``)."""
+    from orchestrator.eval_stats import finished_prefix
+
+    limit = targets()[folder][2]
+    rows = {
+        q: r
+        for (c, q), r in results_in(folder).items()
+        if c == config and r["index"] < limit and _is_current(r, folder)
+    }
+    return {r["index"]: r for r in finished_prefix(rows).values()}
+
+
 def _end_to_end(st: ProfileStage) -> list[str]:
     """The orchestrator with the profile's layers against the default layers, paired on GSM8K questions."""
     from orchestrator.eval_stats import gained_lost, sign_test
@@ -801,11 +822,10 @@ def _end_to_end(st: ProfileStage) -> list[str]:
     if not any(isinstance(s, Stage) and profiled_id in s.configs for s in PLAN):
         return []  # the plan measures this profile's layers on held-out text only
     folder = RESULTS / f"gsm8k-{st.model.split('-')[-1]}"
-    rows = results_in(folder).values()
-    if not rows:
+    if not results_in(folder):
         return []
-    default = {r["index"]: r for r in rows if r["config"] == f"{st.model}:{st.quant}:orchestrated:{POLICY}"}
-    profiled = {r["index"]: r for r in rows if r["config"] == profiled_id}
+    default = _leading_rows(folder, f"{st.model}:{st.quant}:orchestrated:{POLICY}")
+    profiled = _leading_rows(folder, profiled_id)
     shared = sorted(set(default) & set(profiled))
     if not shared:
         return [f"End to end: `{profiled_id}` has not run yet.\n"]
@@ -976,8 +996,8 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
         "# Results: does the orchestrator restore what quantization takes away?\n",
         f"Rebuilt {time.strftime('%Y-%m-%d %H:%M')} by `python docs/make_results.py --report-only` from the "
         f"per-question results in `docs/results/`; {done} of {total} planned configurations are complete "
-        "(the others show their n and whether they are *in progress* or *not started*). `python docs/make_results.py --gsm8k PATH` runs or "
-        "resumes the plan.\n",
+        "(the others show their n and whether they are *partial*, *not started* or *to be rerun*). "
+        "`python docs/make_results.py --gsm8k PATH` runs or resumes the plan.\n",
         "## Where the orchestrator helps, and where it does not\n",
         *headline(sections),
         "",
@@ -1050,18 +1070,25 @@ def main(argv: list[str] | None = None) -> int:
     if args.gsm8k is not None:
         args.gsm8k = args.gsm8k.resolve()
     os.chdir(ROOT)  # configurations name policy files relative to the repository
-    if args.report_only:
-        print(f"wrote {write_report()}", flush=True)
-        return 0
-    if args.gsm8k is None or not args.gsm8k.is_file():
+    if not args.report_only and (args.gsm8k is None or not args.gsm8k.is_file()):
         parser.error("--gsm8k PATH (an existing GSM8K JSONL file) is needed to run the plan")
-    if args.stage:
-        stage = next((s for s in PLAN if s.name == args.stage), None)
-        if stage is None:
-            parser.error(f"unknown stage {args.stage!r}; stages: {', '.join(s.name for s in PLAN)}")
-        run_stage(stage, args.gsm8k, args.device, args.batch)
-        return 0
-    return run_all(args.gsm8k.resolve(), args.device, args.batch, args.only)
+    stage = next((s for s in PLAN if s.name == args.stage), None)
+    if args.stage and stage is None:
+        parser.error(f"unknown stage {args.stage!r}; stages: {', '.join(s.name for s in PLAN)}")
+    from orchestrator.errors import QslmError
+
+    gsm8k = cast(Path, args.gsm8k)  # checked above unless only the report is rebuilt
+    try:
+        if args.report_only:
+            print(f"wrote {write_report()}", flush=True)
+        elif stage is not None:
+            run_stage(stage, gsm8k, args.device, args.batch)
+        else:
+            return run_all(gsm8k, args.device, args.batch, args.only)
+    except QslmError as exc:  # a results file that is not ours, a rerun with other settings: said, not traced
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ the string.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -143,32 +144,42 @@ def load_questions(path: str | Path, *, limit: int | None = None) -> list[EvalQu
         raise InputError(f"--limit must be non-negative, got {limit}")
     out: list[EvalQuestion] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
+    with path.open("rb") as f:  # lines decoded one by one: a byte that is not UTF-8 is named by its line
+        for lineno, raw in enumerate(f, start=1):
             if limit is not None and len(out) >= limit:
                 break
-            if not line.strip():
-                continue
             where = f"{path}:{lineno}"
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(record, dict):
-                raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
-            text = record.get("question", record.get("problem"))
-            if not isinstance(text, str) or not text.strip():
-                raise InputError(f"{where}: needs a non-empty 'question' (GSM8K) or 'problem' (MATH) field")
-            gold = gold_from_record(record)
-            if gold is None:
-                hint = "a 'solution' with \\boxed{...}" if "problem" in record else "an 'answer' ending in '#### N'"
-                raise InputError(f"{where}: no gold answer found; expected {hint}")
-            qid = str(record["id"]) if record.get("id") not in (None, "") else _text_id(text)
-            seen[qid] = seen.get(qid, 0) + 1
-            if seen[qid] > 1:
-                qid = f"{qid}-{seen[qid]}"
-            out.append(EvalQuestion(qid, len(out), text.strip(), gold, lineno))
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError(f"{where}: not UTF-8 text") from None
+            if not line.strip():
+                continue
+            question = _question(line, where, index=len(out), lineno=lineno)
+            seen[question.id] = seen.get(question.id, 0) + 1
+            if seen[question.id] > 1:
+                question = dataclasses.replace(question, id=f"{question.id}-{seen[question.id]}")
+            out.append(question)
     return out
+
+
+def _question(line: str, where: str, *, index: int, lineno: int) -> EvalQuestion:
+    """One question from one JSON line of a suite; ``where`` (file:line) opens every error."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: expected a JSON object, got {type(record).__name__}")
+    text = record.get("question", record.get("problem"))
+    if not isinstance(text, str) or not text.strip():
+        raise InputError(f"{where}: needs a non-empty 'question' (GSM8K) or 'problem' (MATH) field")
+    gold = gold_from_record(record)
+    if gold is None:
+        hint = "a 'solution' with \\boxed{...}" if "problem" in record else "an 'answer' ending in '#### N'"
+        raise InputError(f"{where}: no gold answer found; expected {hint}")
+    qid = str(record["id"]) if record.get("id") not in (None, "") else _text_id(text)
+    return EvalQuestion(qid, index, text.strip(), gold, lineno)
 
 
 def _text_id(text: str) -> str:

@@ -2,8 +2,8 @@
 
 Each runner takes a loaded model, one configuration and the questions still to do, and hands one
 result row per question to ``sink`` as soon as it has it (so a killed run loses at most one batch).
-Plain greedy and self-consistency advance questions as a batch; the orchestrated method solves one
-question at a time with :meth:`orchestrator.api.Orchestrator.solve`.
+Plain greedy and self-consistency advance questions as a batch; the orchestrated method runs ``batch``
+solves at once through :meth:`orchestrator.api.Orchestrator.solve_iter`, their steps generated as one batch.
 """
 
 from __future__ import annotations

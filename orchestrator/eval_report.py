@@ -58,23 +58,28 @@ def cost_text(entry: dict[str, Any]) -> str:
     if not cost or not cost.get("n"):
         return "1×" if entry.get("baseline") == entry["config"] and entry["n"] else "–"
     tok, sec, cpu = cost.get("tokens_ratio"), cost.get("seconds_ratio"), cost.get("cpu_ratio")
-    cpu_n = f" (n={cost['cpu_n']})" if cost.get("cpu_n") != cost["n"] else ""  # rows without CPU time
-    parts = [
-        f"{tok:.2f}× tok" if tok is not None else "",
-        f"{sec:.2f}× time" if sec is not None else "",
-        f"{cpu:.2f}× CPU{cpu_n}" if cpu is not None else "",
-    ]
-    return ", ".join(p for p in parts if p) + f" (n={cost['n']})"
+    parts = [f"{tok:.2f}× tok" if tok is not None else "", f"{sec:.2f}× time" if sec is not None else ""]
+    text = ", ".join(p for p in parts if p)
+    if cpu is None:
+        return f"{text} (n={cost['n']})"
+    if cost.get("cpu_n") == cost["n"]:
+        return f"{text}, {cpu:.2f}× CPU (n={cost['n']})"
+    # older rows carry no CPU time: the CPU ratio rests on fewer questions, and says how many
+    return f"{text} (n={cost['n']}); {cpu:.2f}× CPU (n={cost['cpu_n']})"
 
 
 def status_text(entry: dict[str, Any]) -> str:
+    """Done, partial or not started, with how many rows are written and how many the figures use; an entry
+    marked ``superseded`` (rows a planned rerun replaces) is never called done."""
     if entry.get("expected") is None:
         return str(entry["n"])
+    if entry.get("superseded"):
+        return f"to be rerun: rows predate a fix ({entry.get('done', entry['n'])}/{entry['expected']} written)"
     if entry["complete"]:
         return "done"
     done = entry.get("done", entry["n"])
     shown = f"; figures on the first {entry['n']}" if done != entry["n"] else ""
-    return f"{'in progress' if done else 'not started'} ({done}/{entry['expected']}{shown})"
+    return f"{'partial' if done else 'not started'} ({done}/{entry['expected']}{shown})"
 
 
 def markdown_table(summary: dict[str, Any]) -> str:

@@ -44,6 +44,37 @@ DEFAULT_BATCH = 8
 # --------------------------------------------------------------------------------------------- storage
 
 
+# what every reader of a row indexes: the types a row written by a runner has, and their names
+_ROW_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "config": ((str,), "text"),
+    "question_id": ((str,), "text"),
+    "index": ((int,), "a whole number"),
+    "tokens": ((int,), "a whole number"),
+    "seconds": ((int, float), "a number"),
+}
+
+
+def row_problem(row: Any) -> str | None:
+    """What keeps a parsed JSON line from being a result row, or None.
+
+    >>> row_problem([1, 2])
+    'a JSON array, not an object'
+    >>> row_problem({"config": "m:none:plain", "question_id": "q1", "index": "0", "tokens": 3, "seconds": 1.0})
+    "'index' is not a whole number"
+    """
+    if not isinstance(row, dict):
+        kind = {list: "array", str: "string", type(None): "null"}.get(type(row), "number")
+        return f"a JSON {kind}, not an object"
+    for key, (kinds, name) in _ROW_FIELDS.items():
+        if key not in row:
+            return f"no {key!r}"
+        if isinstance(row[key], bool) or not isinstance(row[key], kinds):
+            return f"{key!r} is not {name}"
+    if row["index"] < 0:
+        return "'index' is negative"
+    return None
+
+
 class ResultStore:
     """The per-question JSONL: what is done, and appending (flushed) what gets done."""
 
@@ -64,6 +95,12 @@ class ResultStore:
                     except json.JSONDecodeError:  # a line cut by a kill mid-write: recomputed
                         log.warning("results_line_unreadable", path=str(path), line=lineno)
                         continue
+                    problem = row_problem(row)
+                    if problem:  # whole but not ours: guessing what it meant could mix it into the figures
+                        raise InputError(
+                            f"{path}:{lineno} is not a result row ({problem}): "
+                            "mend or remove that line, or give another output folder"
+                        )
                     self.rows[(row["config"], row["question_id"])] = row
 
     def done(self, config: EvalConfig, question: EvalQuestion) -> bool:
@@ -80,17 +117,47 @@ class ResultStore:
         self.rows[(row["config"], row["question_id"])] = row
 
     def conflicts(
-        self, configs: Sequence[EvalConfig], questions: Sequence[EvalQuestion], settings: dict[str, Any]
+        self,
+        configs: Sequence[EvalConfig],
+        questions: Sequence[EvalQuestion],
+        settings: dict[str, Any],
+        digests: dict[str, str] | None = None,
     ) -> list[str]:
-        """Rows of these configurations and questions made with other ``settings`` (token budget, seed):
-        resuming would mix them with new rows, so a run refuses rather than reuse or replace them."""
+        """Rows of these configurations and questions made with other ``settings`` (token budget, seed) or,
+        given ``digests`` (configuration id → :func:`policy_digest`), under another version of their policy:
+        resuming would mix them with new rows, so a run refuses rather than reuse or replace them. Rows
+        that predate a setting (no such field) are taken as made with it."""
         found: dict[tuple[str, str, Any, Any], int] = {}
         for row in self.for_configs(configs, questions):
-            for key, value in settings.items():
+            own = {**settings, "policy_digest": digests[row["config"]]} if digests else settings
+            for key, value in own.items():
                 if key in row and row[key] != value:
                     what = (row["config"], key, row[key], value)
                     found[what] = found.get(what, 0) + 1
-        return [f"{n} rows of {c} have {k} {old} (this run: {new})" for (c, k, old, new), n in found.items()]
+        return [
+            f"{n} row{'s' * (n != 1)} of {c} "
+            + ("were made under another version of its policy" if k == "policy_digest" else f"have {k} {old}")
+            + ("" if k == "policy_digest" else f" (this run: {new})")
+            for (c, k, old, new), n in found.items()
+        ]
+
+    def other_questions(self, questions: Sequence[EvalQuestion]) -> list[str]:
+        """Where the stored rows disagree with these questions: a question of another file at the same
+        position, or the same question scored against another gold answer. Either would mix two question
+        sets in one table (the report pairs rows by position), so a run refuses rather than add to them."""
+        by_id = {q.id: q for q in questions}
+        found: dict[str, int] = {}
+        for (_, qid), row in self.rows.items():
+            q = by_id.get(qid)
+            if q is not None and "gold" in row and str(row["gold"]) != q.gold:
+                what = f"question {q.index + 1} was scored against the answer {row['gold']!r} (this file: {q.gold!r})"
+            elif q is None and row["index"] < len(questions):
+                here = questions[row["index"]].id
+                what = f"question {row['index'] + 1} there is {qid}, here {here}: they come from another question file"
+            else:
+                continue
+            found[what] = found.get(what, 0) + 1
+        return [f"{what} ({n} rows)" for what, n in found.items()]
 
     def for_configs(self, configs: Sequence[EvalConfig], questions: Sequence[EvalQuestion]) -> list[dict[str, Any]]:
         ids = {q.id for q in questions}
@@ -99,6 +166,30 @@ class ResultStore:
 
 
 # ------------------------------------------------------------------------------------------------- run
+
+
+def policy_digest(config: EvalConfig) -> str:
+    """A short hash of what the configuration's policy does: rows keep it, and a run refuses to mix rows
+    of an edited policy (a recalibrated threshold, another layer choice) with new ones.
+
+    Hashed: the policy as loaded (``extends`` resolved), less its name and description and the fields left
+    at their defaults (a new field in the schema must not orphan stored rows); a profile it escalates by
+    counts by its contents, not by where the checkout lies."""
+    import hashlib
+
+    from policies import load_policy
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:12]
+
+    policy = load_policy(config.policy_name).model_dump(mode="json", exclude_defaults=True)
+    layers = policy.get("escalation", {}).get("layers")
+    if isinstance(layers, str) and layers.startswith("profile:"):
+        profile = Path(layers.removeprefix("profile:"))
+        policy["escalation"]["layers"] = "profile:" + (sha(profile.read_bytes()) if profile.is_file() else "missing")
+    policy.pop("name", None)
+    policy.pop("description", None)
+    return sha(json.dumps(policy, sort_keys=True).encode("utf-8"))
 
 
 def _load(model: str, quant: str, device: str) -> Any:
@@ -140,9 +231,18 @@ def run_eval(
         raise InputError("--batch, --solves and --max-tokens must be at least 1")
     at_once = {m: (solves or batch) if m == "orchestrated" else batch for m in RUNNERS}
     questions = load_questions(data, limit=limit)
+    if not questions:
+        raise InputError(f"no questions to run: {data} is empty" if limit != 0 else "--limit 0 leaves no questions")
+    digests = {c.id: policy_digest(c) for c in parsed}  # also: a policy that does not load fails before a model does
     out_dir = Path(out)
     store = ResultStore(out_dir / RESULTS_FILE)
-    clashes = store.conflicts(parsed, questions, {"max_tokens": max_tokens, "seed": seed})
+    mixed = store.other_questions(questions)
+    if mixed:
+        raise InputError(
+            f"{store.path} holds results of other questions: {'; '.join(mixed[:3])}"
+            f"{f' (and {len(mixed) - 3} more)' if len(mixed) > 3 else ''}. Give another output folder"
+        )
+    clashes = store.conflicts(parsed, questions, {"max_tokens": max_tokens, "seed": seed}, digests)
     if clashes:
         raise InputError(
             f"{store.path} holds results made with other settings: {'; '.join(clashes)}. "
@@ -173,7 +273,12 @@ def run_eval(
                 )
 
                 def sink(row: dict[str, Any], bar: Any = bar) -> None:
-                    row.update(seed=seed, max_tokens=max_tokens, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                    row.update(
+                        seed=seed,
+                        max_tokens=max_tokens,
+                        policy_digest=digests[row["config"]],
+                        time=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    )
                     store.add(row)
                     bar.update(1)
 

@@ -79,6 +79,14 @@ def test_bad_line_names_file_and_line(tmp_path: Path, line: str, message: str) -
     assert message in str(err.value)
 
 
+def test_a_byte_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(b'{"question": "fine?", "answer": "#### 1"}\n{"question": "caf\xe9?", "answer": "#### 2"}\n')
+    with pytest.raises(InputError, match=r"latin1\.jsonl:2: not UTF-8"):
+        load_questions(path)
+    assert [q.gold for q in load_questions(path, limit=1)] == ["1"]  # the lines before it still load
+
+
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         load_questions(tmp_path / "nope.jsonl")
@@ -290,10 +298,85 @@ def test_resuming_with_other_settings_is_refused(tmp_path: Path, tiny: str) -> N
     for settings in ({"max_tokens": 4}, {"max_tokens": 3, "seed": 1}):
         with pytest.raises(InputError, match="other settings") as err:
             run_eval(data, [f"{tiny}:none:plain"], out, limit=2, loader=no_model, **kw, **settings)
-        assert "this run:" in str(err.value) and "1 rows of" in str(err.value)
+        assert "this run:" in str(err.value) and "1 row of" in str(err.value)
     assert (out / "results.jsonl").read_text() == before  # nothing lost, nothing added
     # another configuration in the same folder has no rows to clash with
     run_eval(data, [f"{tiny}:sim-nf4:plain"], out, max_tokens=4, limit=1, **kw)
+
+
+def test_no_questions_is_refused_before_a_model_loads(tmp_path: Path) -> None:
+    def no_model(*_: Any) -> Any:
+        raise AssertionError("nothing to run: no model to load")
+
+    empty = _write(tmp_path / "empty.jsonl", ["", "  "])
+    with pytest.raises(InputError, match="empty"):
+        run_eval(empty, ["m:none:plain"], tmp_path / "out", loader=no_model, progress=False)
+    with pytest.raises(InputError, match="--limit 0"):
+        run_eval(_gsm8k(tmp_path / "q.jsonl", 2), ["m:none:plain"], tmp_path / "out", limit=0, loader=no_model)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("[1, 2]", "a JSON array, not an object"),
+        ("null", "a JSON null"),
+        ('{"question_id": "q", "index": 0, "tokens": 1, "seconds": 1}', "no 'config'"),
+        ('{"config": "c", "question_id": "q", "index": true, "tokens": 1, "seconds": 1}', "'index' is not a whole"),
+        ('{"config": "c", "question_id": "q", "index": -1, "tokens": 1, "seconds": 1}', "'index' is negative"),
+        ('{"config": "c", "question_id": "q", "index": 0, "tokens": 1, "seconds": "1"}', "'seconds' is not a number"),
+    ],
+)
+def test_a_whole_line_that_is_no_result_row_is_named_not_guessed(tmp_path: Path, line: str, problem: str) -> None:
+    results = tmp_path / "results.jsonl"
+    good = {"config": "c", "question_id": "q0", "index": 0, "tokens": 3, "seconds": 0.5, "answer": "2"}
+    results.write_text(json.dumps(good) + "\n" + line + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"results\.jsonl:2 is not a result row") as err:
+        ResultStore(results)
+    assert problem in str(err.value)
+    results.write_text(json.dumps(good) + "\n", encoding="utf-8")
+    assert list(ResultStore(results).rows) == [("c", "q0")]
+
+
+def test_rows_of_another_question_file_are_not_mixed_in(tmp_path: Path, tiny: str) -> None:
+    out = tmp_path / "out"
+    kw: dict[str, Any] = {"max_tokens": 2, "progress": False, "reports": False, "device": "cpu"}
+    run_eval(_gsm8k(tmp_path / "a.jsonl", 2), [f"{tiny}:none:plain"], out, **kw)
+    before = (out / "results.jsonl").read_text()
+
+    def no_model(*_: Any) -> Any:
+        raise AssertionError("a refused run must not load a model")
+
+    other = _write(tmp_path / "b.jsonl", [{"question": "What is 9 + 9?", "answer": "#### 18"}])
+    with pytest.raises(InputError, match="other questions") as err:
+        run_eval(other, [f"{tiny}:sim-nf4:plain"], out, loader=no_model, **kw)
+    assert "question 1 there is" in str(err.value) and "another question file" in str(err.value)
+    # the same questions with a mended gold answer: the stored verdicts were taken against the old one
+    mended = _write(tmp_path / "c.jsonl", [{"question": "What is 0 + 2?", "answer": "#### 3"}])
+    with pytest.raises(InputError, match=r"question 1 was scored against the answer '2' \(this file: '3'\)"):
+        run_eval(mended, [f"{tiny}:none:plain"], out, loader=no_model, **kw)
+    assert (out / "results.jsonl").read_text() == before
+    # the first file, or its first question alone, still resumes there
+    assert run_eval(_gsm8k(tmp_path / "a.jsonl", 2), [f"{tiny}:none:plain"], out, limit=1, loader=no_model, **kw)
+
+
+def test_rows_of_an_edited_policy_are_not_mixed_in(tmp_path: Path, tiny: str) -> None:
+    policy = tmp_path / "mine.yaml"
+    policy.write_text("extends: plain\ndescription: first version\n", encoding="utf-8")
+    data = _gsm8k(tmp_path / "q.jsonl", 2)
+    out = tmp_path / "out"
+    kw: dict[str, Any] = {"max_tokens": 2, "progress": False, "reports": False, "device": "cpu"}
+    config = f"{tiny}:none:plain:{policy}"
+    run_eval(data, [config], out, limit=1, **kw)
+    # a new description is not a new policy: the run resumes
+    policy.write_text("extends: plain\ndescription: reworded\n", encoding="utf-8")
+    run_eval(data, [config], out, limit=2, **kw)
+    digests = {json.loads(line)["policy_digest"] for line in (out / "results.jsonl").read_text().splitlines()}
+    assert len(digests) == 1
+    # another answer strategy is: its rows would disagree with the stored ones
+    policy.write_text("extends: plain\nfinal: {answer_strategies: [last_number]}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"2 rows of .* were made under another version of its policy"):
+        run_eval(data, [config], out, limit=2, **kw)
 
 
 def test_partial_runs_are_summarized_on_the_leading_questions() -> None:
@@ -304,7 +387,7 @@ def test_partial_runs_are_summarized_on_the_leading_questions() -> None:
     entry = summarize(rows, [ref, quant], expected=5)[1]
     assert (entry["n"], entry["done"], entry["accuracy"]["k"]) == (2, 4, 2)  # q0, q1 only
     assert (entry["fidelity"]["n"], entry["quantization_cost"]["n"]) == (2, 2)
-    assert "in progress (4/5; figures on the first 2)" in markdown_table({"configs": [entry]})
+    assert "partial (4/5; figures on the first 2)" in markdown_table({"configs": [entry]})
 
 
 def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None:
@@ -353,7 +436,7 @@ def test_write_reports_without_plots(tmp_path: Path) -> None:
     summary = build_summary([_r("m:none:plain", "q0", "1", True)], configs, data="d", n_questions=2, settings={})
     paths = write_reports(summary, tmp_path, plots=False)
     assert [p.name for p in paths] == ["summary.json", "results.md"]
-    assert "in progress (1/2)" in paths[1].read_text()
+    assert "partial (1/2)" in paths[1].read_text()
 
 
 def test_cli_functions(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[str]) -> None:
@@ -385,7 +468,7 @@ def test_cost_text_names_the_cpu_n_only_where_it_differs() -> None:
     cost = {"n": 20, "tokens_ratio": 2.3, "seconds_ratio": 2.25, "cpu_ratio": 2.24, "cpu_n": 20}
     entry = {"config": "c", "n": 20, "cost": cost}
     assert cost_text(entry) == "2.30× tok, 2.25× time, 2.24× CPU (n=20)"
-    assert cost_text({**entry, "cost": {**cost, "cpu_n": 14}}) == "2.30× tok, 2.25× time, 2.24× CPU (n=14) (n=20)"
+    assert cost_text({**entry, "cost": {**cost, "cpu_n": 14}}) == "2.30× tok, 2.25× time (n=20); 2.24× CPU (n=14)"
 
 
 def test_measure_quantization_example(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -81,8 +81,22 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
     folder = make_results.RESULTS / stage.out.name
     results = folder / "results.jsonl"
     # a row of the stage's configuration made after the fix, and one of another configuration made before it
-    fresh = {"config": stage.configs[0], "question_id": "fresh", "index": 999, "time": "2999-01-01T00:00:00"}
-    other = {"config": "other:none:plain", "question_id": "old", "index": 998, "time": "2000-01-01T00:00:00"}
+    fresh = {
+        "config": stage.configs[0],
+        "question_id": "fresh",
+        "index": 999,
+        "tokens": 9,
+        "seconds": 1.0,
+        "time": "2999-01-01T00:00:00",
+    }
+    other = {
+        "config": "other:none:plain",
+        "question_id": "old",
+        "index": 998,
+        "tokens": 9,
+        "seconds": 1.0,
+        "time": "2000-01-01T00:00:00",
+    }
     with results.open("a", encoding="utf-8") as f:
         f.write(json.dumps(fresh) + "\n" + json.dumps(other) + "\n")
     rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
@@ -91,6 +105,8 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
     if stale:
         before = make_results.write_report().read_text(encoding="utf-8")
         assert note in before
+        assert "to be rerun: rows predate a fix (" in before  # in the stage's table, not "done"
+        assert "(**note**: rows to be rerun, see the note above)" in before  # beside the restoration figure too
         rerun = next(line for line in before.splitlines() if line.startswith(f"| `{stage.name}` |"))
         assert f" | 0/{stage.limit} rows | ≈ " in rerun  # superseded rows do not count as written, but time it
 
@@ -102,7 +118,7 @@ def test_superseded_rows_are_set_aside_and_flagged_until_then(tmp_path: Path, mo
         aside = [json.loads(line) for line in (folder / "superseded.jsonl").read_text(encoding="utf-8").splitlines()]
         assert aside[-len(stale) :] == stale
     text = make_results.write_report().read_text(encoding="utf-8")
-    assert note not in text
+    assert note not in text and "to be rerun: " not in text
     assert make_results.set_aside(folder, stage.configs, stage.superseded.before) == 0  # nothing left to move
 
 
@@ -129,7 +145,9 @@ def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkey
     # a plain row of its own run 8 a batch, and one of the reference run as wide as the plan runs plain now
     rows.append({"config": "m:sim-nf4:plain", "question_id": "q0", "index": 0, "seconds": 100.0, "batch": 8})
     rows.append({"config": "m:none:plain", "question_id": "q0", "index": 0, "seconds": 720.0, "batch": 32})
-    (folder / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    (folder / "results.jsonl").write_text(
+        "".join(json.dumps({"tokens": 9, **r}) + "\n" for r in rows), encoding="utf-8"
+    )
     lines = make_results.plan_status()
     cells = {line.split(" | ")[0].strip("| `"): line.split(" | ")[2:] for line in lines if line.startswith("| `")}
     # first: a's questions 2-3 and b's 0-3 at a's rate: 6 x 1800 s; wider: questions 4-5 of both
@@ -138,3 +156,17 @@ def test_plan_estimates_the_time_left_from_recorded_rates(tmp_path: Path, monkey
     assert cells["other-model"] == ["0/2 rows", "? |"]
     assert cells["plain"] == ["1/2 rows", "≈ 0.2 h |"]  # the reference's 720 s, not its own narrow 100 s
     assert "about 5.2 h of wall time" in lines[-1] and "`other-model`" in lines[-1]
+
+
+def test_a_results_file_that_is_not_ours_is_said_not_traced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_results = _make_results(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)  # main moves to the (patched) repository root; the test's own directory comes back
+    results = next(make_results.RESULTS.glob("*/results.jsonl"))
+    with results.open("a", encoding="utf-8") as f:
+        f.write("[1, 2]\n")
+    assert make_results.main(["--report-only"]) == 2
+    err = capsys.readouterr().err
+    assert f"{results}:" in err and "is not a result row (a JSON array, not an object)" in err
+    assert "Traceback" not in err
