@@ -563,6 +563,18 @@ def _row_note(e: dict[str, Any], folder: Path, *, short: bool = False) -> str:
     return " (**note**: rows to be rerun, see the note above)" if short else f" (**note**: {gone.why})"
 
 
+def _agreement(e: dict[str, Any]) -> str:
+    """For self-consistency: how often its chains agreed at all, and how right the vote was with and without
+    agreement (why a vote over a few chains of a weak model buys little)."""
+    a = e.get("agreement")
+    if not a or not a["n"]:
+        return ""
+    return (
+        f"; two or more chains agreed on {a['agreed']} of {a['n']} questions ({a['agreed_correct']} of them right), "
+        f"all differed on {a['split']} ({a['split_correct']} right)"
+    )
+
+
 def _attribution(rest: dict[str, Any]) -> str:
     """What fired on the questions an orchestrated run gained and lost ("none": batch numerics alone)."""
     parts = []
@@ -597,7 +609,7 @@ def findings(stage: Stage, summary: dict[str, Any]) -> list[str]:
             else ""
         )
         lines.append(
-            f"- {_label(e)}: {_verdict(e)}{_attribution(rest)}; {pair}; {paired_fid}restoration on accuracy "
+            f"- {_label(e)}: {_verdict(e)}{_attribution(rest)}{_agreement(e)}; {pair}; {paired_fid}restoration on accuracy "
             f"{restoration_text(e, 'accuracy')}, on fidelity {restoration_text(e, 'fidelity')}; cost "
             f"{cost_text(e)}{_row_note(e, stage.out)}."
         )

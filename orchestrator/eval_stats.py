@@ -172,6 +172,7 @@ def summarize(
             "seconds_total": sum(float(r["seconds"]) for r in mine.values()),
             "cpu_seconds_mean": _mean([float(r["cpu_seconds"]) for r in mine.values() if "cpu_seconds" in r]),
             "interventions": _interventions(mine.values()),
+            "agreement": agreement(mine.values()),
         }
         ref = reference_for(config, configs)
         entry["reference"] = ref.id if ref else None
@@ -192,6 +193,28 @@ def summarize(
         )
         out.append(entry)
     return out
+
+
+def agreement(rows: Iterable[dict[str, Any]]) -> dict[str, int] | None:
+    """For self-consistency rows: on how many questions two or more chains agreed on the answer, and how
+    many of those were right, against the questions where every chain answered differently (the vote then
+    picks the first chain's answer, no better than one sample). None for rows without votes.
+
+    >>> agreement([{"vote_count": 3, "correct": True}, {"vote_count": 1, "correct": False}, {"vote_count": 2}])
+    {'n': 3, 'agreed': 2, 'agreed_correct': 1, 'split': 1, 'split_correct': 0}
+    """
+    voted = [r for r in rows if "vote_count" in r]
+    if not voted:
+        return None
+    agreed = [r for r in voted if int(r["vote_count"]) >= 2]
+    split = [r for r in voted if int(r["vote_count"]) < 2]
+    return {
+        "n": len(voted),
+        "agreed": len(agreed),
+        "agreed_correct": sum(1 for r in agreed if r.get("correct")),
+        "split": len(split),
+        "split_correct": sum(1 for r in split if r.get("correct")),
+    }
 
 
 def _interventions(rows: Iterable[dict[str, Any]]) -> dict[str, int]:

@@ -61,6 +61,8 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
         line for line in text.splitlines() if re.match(r"\| qwen[^|]+\| `[^`]+` \| \d+ \| [\d.]+% \|", line)
     ]
     assert len(summary_rows) == len(layer_reports) > 0
+    # self-consistency says how often its chains agreed at all (the committed rows hold sc4 on the 0.5B)
+    assert re.search(r"sc4: .*; two or more chains agreed on \d+ of \d+ questions \(\d+ of them right\)", text)
     # every accuracy in the summary lines states its n
     for line in text.splitlines():
         if line.startswith("- ") and "% →" in line:
