@@ -636,7 +636,7 @@ def _quantization_verdict(e: dict[str, Any]) -> str:
 
 def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     """What quantization costs, then where the orchestrator helps and where it does not, paired per question."""
-    costs, lines = [], []
+    costs, lines, tests = [], [], []
     for stage, summary in sections:
         for e in summary["configs"]:
             if e.get("quantization_cost") and e["quantization_cost"]["n"]:
@@ -644,6 +644,8 @@ def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
             if e["method"] != "orchestrated" or not e["n"]:
                 continue
             rest = e.get("restoration") or {}
+            if rest.get("gained") or rest.get("lost"):
+                tests.append(rest["sign_test_p"])
             acc = rest.get("accuracy") or {}
             scores = (
                 f"{100 * acc['quantized']:.0f}% → {100 * acc['method']:.0f}% (reference {100 * acc['reference']:.0f}%); "
@@ -665,7 +667,30 @@ def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
         "`verify_only` is its checkers alone, `arithmetic-calibrated-*` re-samples less, with a calibrated threshold, "
         "`arithmetic-profiled-*` escalates to a profile's layers):\n",
         *(lines or ["- no orchestrated configuration has finished a question yet."]),
+        *([f"\n{many_tests(tests)}"] if len(tests) > 1 else []),
     ]
+
+
+def many_tests(p_values: list[float], alpha: float = 0.05) -> str:
+    """How much one small p means among several: the chance of a false "helps" somewhere, and what survives
+    Holm's correction (the k-th smallest of m p-values tested against alpha / (m - k + 1), up to the first miss)."""
+    m = len(p_values)
+    kept = 0
+    for k, p in enumerate(sorted(p_values)):
+        if p >= alpha / (m - k):
+            break
+        kept += 1
+    chance = 1 - (1 - alpha) ** m
+    text = (
+        f"These lines hold {m} sign tests at 5% each: were no configuration to change anything, up to {chance:.0%} "
+        f"of the time at least one would still come out significant (the tests taken as independent). "
+        f"Holm's correction over the {m}, which asks p < {alpha / m:.3f} of the smallest, "
+    )
+    if kept:
+        return text + f"keeps {kept} of them: {'that one holds' if kept == 1 else 'those hold'} with the correction."
+    if min(p_values) < alpha:
+        return text + "keeps none: a p just under 0.05 here is a lead to confirm on more questions, not a proof."
+    return text + "has nothing to keep: none reaches 5% on its own."
 
 
 def _won_back(rest: dict[str, Any]) -> str:
