@@ -269,7 +269,17 @@ def test_bnb_model_loads_and_runs_on_cpu_like_its_sim_twin(name: str, tmp_path: 
     ids = torch.tensor([[1, 2, 3, 40, 50]])
     with torch.no_grad():
         got, want = real(ids).logits, sim(ids).logits
-    if spec.bits == 4:  # same weights, both matmuls in fp32
+    if spec.bits == 4 and not _bnb_cpu_runs_4bit_in_bf16():  # same weights, both matmuls in fp32
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-4)
+    elif spec.bits == 4:  # same weights; bnb's fused CPU kernel rounds activations to bf16 (8 bits of mantissa)
+        assert (got - want).abs().max() < 0.02 * want.abs().max()
     else:  # bnb-int8 also rounds activations (fp16, int8): close, not equal
         assert (got - want).abs().max() < 0.05 * want.abs().max()
+
+
+def _bnb_cpu_runs_4bit_in_bf16() -> bool:
+    """bitsandbytes takes a fused bf16 kernel for 4-bit layers on CPUs with AVX512-BF16 (recent Xeon, EPYC),
+    plain fp32 matmuls of the dequantized weights elsewhere."""
+    from bitsandbytes.functional import has_avx512bf16
+
+    return bool(has_avx512bf16())
