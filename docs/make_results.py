@@ -240,7 +240,8 @@ def set_aside(folder: Path, configs: list[str], before: str) -> int:
     (kept: what the old code did stays on record), so that a resumed run recomputes them. Returns how many."""
     import json
 
-    from orchestrator.evaluate import RESULTS_FILE
+    from orchestrator.errors import InputError
+    from orchestrator.evaluate import RESULTS_FILE, row_problem
 
     path = folder / RESULTS_FILE
     if not path.is_file():
@@ -252,6 +253,9 @@ def set_aside(folder: Path, configs: list[str], before: str) -> int:
             row = json.loads(line)
         except json.JSONDecodeError:  # a line cut by a kill: the run recomputes it either way
             continue
+        problem = row_problem(row)
+        if problem:
+            raise InputError(f"{path}: a line is not a result row ({problem}); mend or remove it")
         (stale if row["config"] in configs and _stale(row, before) else keep).append(line)
     if stale:  # appended first: a kill before the swap below repeats rows there, it never loses one
         with (folder / "superseded.jsonl").open("a", encoding="utf-8") as f:
@@ -571,7 +575,7 @@ def _agreement(e: dict[str, Any]) -> str:
         return ""
     return (
         f"; two or more chains agreed on {a['agreed']} of {a['n']} questions ({a['agreed_correct']} of them right), "
-        f"all differed on {a['split']} ({a['split_correct']} right)"
+        f"no two agreed on {a['split']} ({a['split_correct']} right)"
     )
 
 
@@ -684,12 +688,12 @@ def many_tests(p_values: list[float], alpha: float = 0.05) -> str:
     text = (
         f"These lines hold {m} sign tests at 5% each: were no configuration to change anything, up to {chance:.0%} "
         f"of the time at least one would still come out significant (the tests taken as independent). "
-        f"Holm's correction over the {m}, which asks p < {alpha / m:.3f} of the smallest, "
+        f"Holm's correction over the {m}, which asks p < 0.05 / {m} = {alpha / m:.4f} of the smallest, "
     )
     if kept:
         return text + f"keeps {kept} of them: {'that one holds' if kept == 1 else 'those hold'} with the correction."
     if min(p_values) < alpha:
-        return text + "keeps none: a p just under 0.05 here is a lead to confirm on more questions, not a proof."
+        return text + "keeps none: a p below 0.05 here is a lead to confirm on more questions, not a proof."
     return text + "has nothing to keep: none reaches 5% on its own."
 
 
@@ -838,8 +842,9 @@ def _layer_table(path: Path) -> str:
 
 
 def _leading_rows(folder: Path, config: str) -> dict[int, dict[str, Any]]:
-    """A configuration's rows by question, as its summary counts them: within the plan's widest limit for the
-    folder, current (no row a planned rerun supersedes) and leading (see ``finished_prefix``)."""
+    """A configuration's rows by question as its table counts them (within the plan's widest limit for the
+    folder, leading: see ``finished_prefix``), less those a planned rerun supersedes (the table shows them,
+    marked "to be rerun"; a comparison built on them would carry the fault the rerun removes)."""
     from orchestrator.eval_stats import finished_prefix
 
     limit = targets()[folder][2]

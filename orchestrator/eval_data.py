@@ -144,22 +144,22 @@ def load_questions(path: str | Path, *, limit: int | None = None) -> list[EvalQu
         raise InputError(f"--limit must be non-negative, got {limit}")
     out: list[EvalQuestion] = []
     seen: dict[str, int] = {}
-    with path.open("rb") as f:  # lines decoded one by one: a byte that is not UTF-8 is named by its line
-        for lineno, raw in enumerate(f, start=1):
-            if limit is not None and len(out) >= limit:
-                break
-            where = f"{path}:{lineno}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InputError(f"{where}: not UTF-8 text") from None
-            if not line.strip():
-                continue
-            question = _question(line, where, index=len(out), lineno=lineno)
-            seen[question.id] = seen.get(question.id, 0) + 1
-            if seen[question.id] > 1:
-                question = dataclasses.replace(question, id=f"{question.id}-{seen[question.id]}")
-            out.append(question)
+    # lines decoded one by one, so that a byte that is not UTF-8 is named by its line (any line ending)
+    for lineno, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        if limit is not None and len(out) >= limit:
+            break
+        where = f"{path}:{lineno}"
+        try:
+            line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")  # a byte-order mark may open the file
+        except UnicodeDecodeError:
+            raise InputError(f"{where}: not UTF-8 text") from None
+        if not line.strip():
+            continue
+        question = _question(line, where, index=len(out), lineno=lineno)
+        seen[question.id] = seen.get(question.id, 0) + 1
+        if seen[question.id] > 1:
+            question = dataclasses.replace(question, id=f"{question.id}-{seen[question.id]}")
+        out.append(question)
     return out
 
 

@@ -197,8 +197,9 @@ def summarize(
 
 def agreement(rows: Iterable[dict[str, Any]]) -> dict[str, int] | None:
     """For self-consistency rows: on how many questions two or more chains agreed on the answer, and how
-    many of those were right, against the questions where every chain answered differently (the vote then
-    picks the first chain's answer, no better than one sample). None for rows without votes.
+    many of those were right, against the questions where no two did (every chain answered differently, or
+    at most one answered at all: the vote then takes the first answer given, no better than one sample).
+    None for rows without votes.
 
     >>> agreement([{"vote_count": 3, "correct": True}, {"vote_count": 1, "correct": False}, {"vote_count": 2}])
     {'n': 3, 'agreed': 2, 'agreed_correct': 1, 'split': 1, 'split_correct': 0}

@@ -2,7 +2,7 @@
 
 Each configuration (``MODEL:QUANT:METHOD[:POLICY]``, see :mod:`orchestrator.eval_data`) answers
 every question. Plain greedy and self-consistency advance questions as a batch; the orchestrated
-method runs ``batch`` solves at once through :meth:`Orchestrator.solve`, their steps generated as one
+method runs ``batch`` solves at once through :meth:`Orchestrator.solve_iter`, their steps generated as one
 batch (:mod:`orchestrator.batching`). Each model × quantization
 is loaded once and all its configurations run before the next one loads.
 
@@ -143,21 +143,27 @@ class ResultStore:
 
     def other_questions(self, questions: Sequence[EvalQuestion]) -> list[str]:
         """Where the stored rows disagree with these questions: a question of another file at the same
-        position, or the same question scored against another gold answer. Either would mix two question
-        sets in one table (the report pairs rows by position), so a run refuses rather than add to them."""
+        position, the same question at another position (the file was reordered or a line inserted), or
+        the same question scored against another gold answer. Rows carry their position, which the limit,
+        the leading-questions rule and the report's question numbers rely on, so a run refuses rather than
+        add rows that mean another question at the same position."""
         by_id = {q.id: q for q in questions}
         found: dict[str, int] = {}
         for (_, qid), row in self.rows.items():
             q = by_id.get(qid)
             if q is not None and "gold" in row and str(row["gold"]) != q.gold:
                 what = f"question {q.index + 1} was scored against the answer {row['gold']!r} (this file: {q.gold!r})"
+            elif q is not None and row["index"] != q.index:
+                what = (
+                    f"question {qid} was number {row['index'] + 1} there, {q.index + 1} here: the file's order changed"
+                )
             elif q is None and row["index"] < len(questions):
                 here = questions[row["index"]].id
                 what = f"question {row['index'] + 1} there is {qid}, here {here}: they come from another question file"
             else:
                 continue
             found[what] = found.get(what, 0) + 1
-        return [f"{what} ({n} rows)" for what, n in found.items()]
+        return [f"{what} ({n} row{'s' * (n != 1)})" for what, n in found.items()]
 
     def for_configs(self, configs: Sequence[EvalConfig], questions: Sequence[EvalQuestion]) -> list[dict[str, Any]]:
         ids = {q.id for q in questions}
@@ -169,12 +175,13 @@ class ResultStore:
 
 
 def policy_digest(config: EvalConfig) -> str:
-    """A short hash of what the configuration's policy does: rows keep it, and a run refuses to mix rows
-    of an edited policy (a recalibrated threshold, another layer choice) with new ones.
+    """A short hash of the configuration's policy: rows keep it, and a run refuses to mix rows of an edited
+    policy (a recalibrated threshold, another layer choice) with new ones.
 
-    Hashed: the policy as loaded (``extends`` resolved), less its name and description and the fields left
-    at their defaults (a new field in the schema must not orphan stored rows); a profile it escalates by
-    counts by its contents, not by where the checkout lies."""
+    Hashed: the whole policy as loaded (``extends`` resolved; an edit to a field the method does not read
+    refuses too), less its name and description and the fields left at their defaults, so a new field in
+    the schema does not orphan stored rows (a changed default goes unseen). A profile it escalates by counts
+    by its contents, not by where the checkout lies."""
     import hashlib
 
     from policies import load_policy
@@ -185,7 +192,7 @@ def policy_digest(config: EvalConfig) -> str:
     policy = load_policy(config.policy_name).model_dump(mode="json", exclude_defaults=True)
     layers = policy.get("escalation", {}).get("layers")
     if isinstance(layers, str) and layers.startswith("profile:"):
-        profile = Path(layers.removeprefix("profile:"))
+        profile = Path(layers.removeprefix("profile:")).expanduser()
         policy["escalation"]["layers"] = "profile:" + (sha(profile.read_bytes()) if profile.is_file() else "missing")
     policy.pop("name", None)
     policy.pop("description", None)

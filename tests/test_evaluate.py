@@ -87,6 +87,14 @@ def test_a_byte_that_is_not_utf8_names_its_line(tmp_path: Path) -> None:
     assert [q.gold for q in load_questions(path, limit=1)] == ["1"]  # the lines before it still load
 
 
+def test_any_line_ending_and_a_byte_order_mark_load(tmp_path: Path) -> None:
+    lines = [json.dumps({"question": f"What is {i} + 1?", "answer": f"#### {i + 1}"}) for i in range(3)]
+    for ending in ("\r", "\r\n"):
+        path = tmp_path / "endings.jsonl"
+        path.write_bytes(("\ufeff" + ending.join(lines) + ending).encode("utf-8"))
+        assert [(q.gold, q.line) for q in load_questions(path)] == [("1", 1), ("2", 2), ("3", 3)]
+
+
 def test_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         load_questions(tmp_path / "nope.jsonl")
@@ -356,6 +364,13 @@ def test_rows_of_another_question_file_are_not_mixed_in(tmp_path: Path, tiny: st
     with pytest.raises(InputError, match=r"question 1 was scored against the answer '2' \(this file: '3'\)"):
         run_eval(mended, [f"{tiny}:none:plain"], out, loader=no_model, **kw)
     assert (out / "results.jsonl").read_text() == before
+    # the same questions in another order: rows keep their positions, so they would mean other questions
+    swapped = _write(
+        tmp_path / "d.jsonl", [json.loads(line) for line in reversed((tmp_path / "a.jsonl").read_text().splitlines())]
+    )
+    with pytest.raises(InputError, match="the file's order changed") as err:
+        run_eval(swapped, [f"{tiny}:none:plain"], out, loader=no_model, **kw)
+    assert "was number 1 there, 2 here" in str(err.value) and "(1 row)" in str(err.value)
     # the first file, or its first question alone, still resumes there
     assert run_eval(_gsm8k(tmp_path / "a.jsonl", 2), [f"{tiny}:none:plain"], out, limit=1, loader=no_model, **kw)
 
@@ -377,6 +392,23 @@ def test_rows_of_an_edited_policy_are_not_mixed_in(tmp_path: Path, tiny: str) ->
     policy.write_text("extends: plain\nfinal: {answer_strategies: [last_number]}\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"2 rows of .* were made under another version of its policy"):
         run_eval(data, [config], out, limit=2, **kw)
+
+
+def test_policy_digest_follows_a_profiles_contents_not_its_place(tmp_path: Path) -> None:
+    from orchestrator.evaluate import policy_digest
+
+    digests = []
+    for place in ("one", "two"):
+        folder = tmp_path / place
+        folder.mkdir()
+        (folder / "p.json").write_text('{"layers": [1]}', encoding="utf-8")
+        (folder / "mine.yaml").write_text(
+            'extends: arithmetic\nescalation: {layers: "profile:p.json"}\n', encoding="utf-8"
+        )
+        digests.append(policy_digest(parse_config(f"m:sim-nf4:orchestrated:{folder / 'mine.yaml'}")))
+    assert digests[0] == digests[1]  # the same policy and profile in two checkouts
+    (tmp_path / "two" / "p.json").write_text('{"layers": [2]}', encoding="utf-8")
+    assert policy_digest(parse_config(f"m:sim-nf4:orchestrated:{tmp_path / 'two' / 'mine.yaml'}")) != digests[0]
 
 
 def test_partial_runs_are_summarized_on_the_leading_questions() -> None:
