@@ -510,7 +510,11 @@ CAVEATS = """\
   brackets (process CPU time, both threads) are not inflated by pauses; the 0.5B's first GSM8K runs
   (reference, `sim-nf4` plain and orchestrated) have wall time only (the reference's 231 s/q is mostly
   waiting), and a CPU ratio is printed only where both sides have CPU time. Compare ratios within one
-  table only; the CPU ratio is the sturdiest time figure.
+  table only; the CPU ratio is the sturdiest time figure. The plan ran over several sessions on more
+  than one 2-core machine, and CPUs here differ up to 2× in speed (the 0.5B's rows from 2026-11-25 ran on an
+  AMD EPYC with AVX-512, faster than the machines before it): rows from 2026-11-25 on record their
+  machine, and a time ratio pairs only rows not known to come from different machines, its n saying how
+  many. Tokens do not depend on the machine.
 """
 
 
@@ -722,7 +726,7 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
             cost = e.get("cost") or {}
             if cost.get("cpu_ratio") and cost.get("cpu_n") == cost.get("n"):
                 time_text = f"; {cost['cpu_ratio']:.2f}× the CPU time"
-            elif cost.get("seconds_ratio"):
+            elif cost.get("seconds_ratio") and cost.get("seconds_n", cost.get("n")) == cost.get("n"):
                 time_text = f"; {cost['seconds_ratio']:.2f}× the wall time"
             else:
                 time_text = ""

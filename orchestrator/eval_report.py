@@ -57,15 +57,24 @@ def cost_text(entry: dict[str, Any]) -> str:
     cost = entry.get("cost")
     if not cost or not cost.get("n"):
         return "1×" if entry.get("baseline") == entry["config"] and entry["n"] else "–"
-    tok, sec, cpu = cost.get("tokens_ratio"), cost.get("seconds_ratio"), cost.get("cpu_ratio")
-    parts = [f"{tok:.2f}× tok" if tok is not None else "", f"{sec:.2f}× time" if sec is not None else ""]
-    text = ", ".join(p for p in parts if p)
-    if cpu is None:
-        return f"{text} (n={cost['n']})"
-    if cost.get("cpu_n") == cost["n"]:
-        return f"{text}, {cpu:.2f}× CPU (n={cost['n']})"
-    # older rows carry no CPU time: the CPU ratio rests on fewer questions, and says how many
-    return f"{text} (n={cost['n']}); {cpu:.2f}× CPU (n={cost['cpu_n']})"
+    # each ratio with the questions it rests on; neighbours resting on as many share one "(n=...)"
+    n = cost["n"]
+    parts = [
+        (f"{cost[key]:.2f}× {name}", cost.get(n_key, n))  # summaries from before seconds_n: all n
+        for key, name, n_key in (
+            ("tokens_ratio", "tok", "n"),
+            ("seconds_ratio", "time", "seconds_n"),
+            ("cpu_ratio", "CPU", "cpu_n"),
+        )
+        if cost.get(key) is not None
+    ]
+    groups: list[tuple[list[str], int]] = []
+    for text, k in parts:
+        if groups and groups[-1][1] == k:
+            groups[-1][0].append(text)
+        else:
+            groups.append(([text], k))
+    return "; ".join(f"{', '.join(texts)} (n={k})" for texts, k in groups) or f"– (n={n})"
 
 
 def status_text(entry: dict[str, Any]) -> str:

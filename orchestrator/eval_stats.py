@@ -233,21 +233,34 @@ def _fidelity(mine: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]) -
 
 
 def _cost(mine: dict[str, dict[str, Any]], base: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Tokens, wall time and CPU time against the baseline on the shared questions. Times are paired only
+    where the two rows are not known to come from different machines (rows record theirs; CPUs differ 2x)."""
     shared = [q for q in mine if q in base]
     tok_m = sum(float(mine[q]["tokens"]) for q in shared)
     tok_b = sum(float(base[q]["tokens"]) for q in shared)
-    sec_m = sum(float(mine[q]["seconds"]) for q in shared)
-    sec_b = sum(float(base[q]["seconds"]) for q in shared)
-    timed = [q for q in shared if "cpu_seconds" in mine[q] and "cpu_seconds" in base[q]]
+    same = [q for q in shared if same_machine(mine[q], base[q])]
+    sec_m = sum(float(mine[q]["seconds"]) for q in same)
+    sec_b = sum(float(base[q]["seconds"]) for q in same)
+    timed = [q for q in same if "cpu_seconds" in mine[q] and "cpu_seconds" in base[q]]
     cpu_m = sum(float(mine[q]["cpu_seconds"]) for q in timed)
     cpu_b = sum(float(base[q]["cpu_seconds"]) for q in timed)
     return {
         "n": len(shared),
         "tokens_ratio": tok_m / tok_b if tok_b else None,
         "seconds_ratio": sec_m / sec_b if sec_b else None,
+        "seconds_n": len(same),
         "cpu_ratio": cpu_m / cpu_b if cpu_b else None,  # process CPU time: not inflated by other jobs or pauses
         "cpu_n": len(timed),
     }
+
+
+def same_machine(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """False only where both rows name their machine and the names differ (older rows name none).
+
+    >>> same_machine({"machine": "cpu: A"}, {"machine": "cpu: B"}), same_machine({}, {"machine": "cpu: B"})
+    (False, True)
+    """
+    return "machine" not in a or "machine" not in b or a["machine"] == b["machine"]
 
 
 def discordant(

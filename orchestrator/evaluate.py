@@ -199,6 +199,24 @@ def policy_digest(config: EvalConfig) -> str:
     return sha(json.dumps(policy, sort_keys=True).encode("utf-8"))
 
 
+def machine_name(device: str = "auto") -> str:
+    """What the rows' times were taken on: the GPU's name, or the CPU's model and the threads torch uses.
+    Machines here differ 2x in speed, so time ratios pair only rows of one machine (``same_machine``)."""
+    import platform
+
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:  # not Linux
+        pass
+    return f"cpu: {model} ({torch.get_num_threads()} threads)"
+
+
 def _load(model: str, quant: str, device: str) -> Any:
     from orchestrator.loading import load
 
@@ -256,6 +274,7 @@ def run_eval(
             "Rerun with the same settings to resume, or give another output folder"
         )
     loader = loader or _load
+    machine = machine_name(device)
     groups: dict[tuple[str, str], list[EvalConfig]] = {}
     for c in parsed:
         groups.setdefault(c.load_key, []).append(c)
@@ -284,6 +303,7 @@ def run_eval(
                         seed=seed,
                         max_tokens=max_tokens,
                         policy_digest=digests[row["config"]],
+                        machine=machine,
                         time=time.strftime("%Y-%m-%dT%H:%M:%S"),
                     )
                     store.add(row)

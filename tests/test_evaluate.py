@@ -229,6 +229,7 @@ def test_summary_on_a_hand_made_table() -> None:
         "n": 4,
         "tokens_ratio": pytest.approx(1.5),
         "seconds_ratio": pytest.approx(1.5),
+        "seconds_n": 4,
         "cpu_ratio": None,  # rows written without CPU time: no CPU ratio rather than a made-up one
         "cpu_n": 0,
     }
@@ -501,6 +502,27 @@ def test_cost_text_names_the_cpu_n_only_where_it_differs() -> None:
     entry = {"config": "c", "n": 20, "cost": cost}
     assert cost_text(entry) == "2.30× tok, 2.25× time, 2.24× CPU (n=20)"
     assert cost_text({**entry, "cost": {**cost, "cpu_n": 14}}) == "2.30× tok, 2.25× time (n=20); 2.24× CPU (n=14)"
+    fewer = {**cost, "seconds_n": 14, "cpu_n": 14}
+    assert cost_text({**entry, "cost": fewer}) == "2.30× tok (n=20); 2.25× time, 2.24× CPU (n=14)"
+
+
+def test_times_are_paired_only_within_one_machine() -> None:
+    """Rows made on another machine (a later session's CPU, 2x faster) count for tokens but not for time."""
+    plain, orch = parse_config("m:sim-nf4:plain"), parse_config("m:sim-nf4:orchestrated:arithmetic")
+    slow, fast = "cpu: Slow (2 threads)", "cpu: Fast (2 threads)"
+    rows = []
+    for i in range(4):
+        rows.append({"config": plain.id, "question_id": f"q{i}", "index": i, "correct": False, "answer": "1",
+                     "tokens": 100, "seconds": 10.0, "cpu_seconds": 20.0, "machine": slow})  # fmt: skip
+        rows.append({"config": orch.id, "question_id": f"q{i}", "index": i, "correct": False, "answer": "1",
+                     "tokens": 200, "seconds": 30.0 if i < 2 else 15.0, "cpu_seconds": 60.0 if i < 2 else 30.0,
+                     "machine": slow if i < 2 else fast})  # fmt: skip
+    cost = summarize(rows, [plain, orch])[1]["cost"]
+    assert cost["n"] == 4 and cost["tokens_ratio"] == 2.0
+    assert cost["seconds_n"] == cost["cpu_n"] == 2 and cost["seconds_ratio"] == 3.0 and cost["cpu_ratio"] == 3.0
+    for r in rows:  # rows that name no machine (older ones) pair with any
+        r.pop("machine")
+    assert summarize(rows, [plain, orch])[1]["cost"]["seconds_n"] == 4
 
 
 def test_measure_quantization_example(tmp_path: Path, tiny: str, capsys: pytest.CaptureFixture[str]) -> None:
