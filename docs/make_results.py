@@ -513,7 +513,7 @@ CAVEATS = """\
   table only; the CPU ratio is the sturdiest time figure. The plan ran over several sessions on more
   than one 2-core machine, and CPUs here differ up to 2× in speed: the rows written after 2026-11-25 02:20
   ran on an AMD EPYC with AVX-512 (self-consistency on the 0.5B at the same batch of 32: 42 s a question
-  there, 81 s on the machine before). Rows record their machine from 2026-11-25 03:50 on, and a time ratio
+  there, 81 s on the machine before). Newer rows record their machine (field `machine`), and a time ratio
   pairs only rows not known to come from different machines, its n saying how many. Tokens do not depend
   on the machine.
 """
