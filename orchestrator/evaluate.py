@@ -134,12 +134,15 @@ class ResultStore:
                 if key in row and row[key] != value:
                     what = (row["config"], key, row[key], value)
                     found[what] = found.get(what, 0) + 1
-        return [
-            f"{n} row{'s' * (n != 1)} of {c} "
-            + ("were made under another version of its policy" if k == "policy_digest" else f"have {k} {old}")
-            + ("" if k == "policy_digest" else f" (this run: {new})")
-            for (c, k, old, new), n in found.items()
-        ]
+        said = []
+        for (c, k, old, new), n in found.items():
+            rows = f"{n} row{'s' * (n != 1)} of {c}"
+            said.append(
+                f"{rows} were made under another version of its policy"
+                if k == "policy_digest"
+                else f"{rows} have {k} {old} (this run: {new})"
+            )
+        return said
 
     def other_questions(self, questions: Sequence[EvalQuestion]) -> list[str]:
         """Where the stored rows disagree with these questions: a question of another file at the same
