@@ -326,7 +326,14 @@ def run_eval(
         parsed,
         data=str(data),
         n_questions=len(questions),
-        settings={"seed": seed, "batch": batch, "solves": solves or batch, "max_tokens": max_tokens, "device": device},
+        settings={
+            "seed": seed,
+            "batch": batch,
+            "solves": solves or batch,
+            "max_tokens": max_tokens,
+            "device": device,
+            "machine": machine,  # of this run; rows from earlier runs name their own
+        },
     )
     if reports:
         from orchestrator.eval_report import write_reports

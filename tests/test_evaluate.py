@@ -449,9 +449,9 @@ def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None
     orch = [r for r in rows if ":orchestrated:" in r["config"]]
     assert all(isinstance(r["interventions"], dict) and r["batch"] == 2 for r in orch)  # both solves at once
     assert all(r["batch"] == 1 for r in rows if r["config"].endswith(":plain") and ":orchestrated" not in r["config"])
-    assert summary["settings"]["solves"] == 2
-    keys = {"gold", "answer", "correct", "tokens", "seconds", "cpu_seconds", "seed", "max_tokens"}
-    assert all(keys <= r.keys() for r in rows)
+    assert summary["settings"]["solves"] == 2 and summary["settings"]["machine"].startswith("cpu: ")
+    keys = {"gold", "answer", "correct", "tokens", "seconds", "cpu_seconds", "seed", "max_tokens", "policy_digest"}
+    assert all(keys <= r.keys() and r["machine"] == summary["settings"]["machine"] for r in rows)
     assert summary["configs"][1]["cost"] is None and summary["configs"][2]["cost"]["cpu_n"] == 2
     for name in ("summary.json", "results.md", "accuracy_vs_cost.png", "fidelity.png"):
         assert (out / name).stat().st_size > 0, name
