@@ -143,6 +143,23 @@ PROFILED_15 = (f"rtn-int3:orchestrated:{profiled_policy(M15, 'rtn-int3')}",)
 VERIFY_ONLY = ("sim-nf4:orchestrated:verify_only",)  # the ablation: what the checkers alone buy back
 CALIBRATED_05 = (f"sim-nf4:orchestrated:{calibrated_policy(M05, 'sim-nf4')}",)
 
+# Which machine wrote the rows from before rows recorded their own (``machine``), by when they were written:
+# the sessions of 2026-11-21 to 2026-11-25 02:20 ran on earlier 2-core machines that were not recorded, the one
+# from 02:20 on an AMD EPYC about 1.9x faster. A time ratio pairs only rows of one machine (``same_machine``).
+MACHINES_BEFORE_RECORDING = (
+    ("2026-11-25T02:20:00", "cpu: earlier machines (not recorded)"),
+    ("9999", "cpu: AMD EPYC (2 threads)"),
+)
+
+
+def machine_of(row: dict[str, Any]) -> str:
+    """The machine a row was written on: its own record, else the one that ran the plan when it was written."""
+    if "machine" in row:
+        return str(row["machine"])
+    written = str(row.get("time") or "")
+    return next(name for until, name in MACHINES_BEFORE_RECORDING if written < until)
+
+
 # The stage synthetic-1.5b-60 ran its orchestrated rows (until 18:23) on the checker before its fixes of that day.
 CHECKER_FIXES = Superseded(
     before="2026-11-24T18:23:00",
@@ -414,7 +431,7 @@ def folder_summary(folder: Path, configs: list[str], limit: int, stage: Stage) -
     if not rows_by_key:
         return None
     parsed = [parse_config(c) for c in configs]
-    rows = [r for r in rows_by_key.values() if r["index"] < limit]
+    rows = [{**r, "machine": machine_of(r)} for r in rows_by_key.values() if r["index"] < limit]
     data = (
         "GSM8K (train split, first questions in file order)"
         if stage.suite == "gsm8k"
@@ -513,9 +530,10 @@ CAVEATS = """\
   table only; the CPU ratio is the sturdiest time figure. The plan ran over several sessions on more
   than one 2-core machine, and CPUs here differ up to 2× in speed: the rows written after 2026-11-25 02:20
   ran on an AMD EPYC with AVX-512 (self-consistency on the 0.5B at the same batch of 32: 42 s a question
-  there, 81 s on the machine before). Newer rows record their machine (field `machine`), and a time ratio
-  pairs only rows not known to come from different machines, its n saying how many. Tokens do not depend
-  on the machine.
+  there, 81 s on the machine before). Newer rows record their machine (field `machine`); older ones are
+  assigned theirs by when they were written (`MACHINES_BEFORE_RECORDING` in `docs/make_results.py`), and a
+  time ratio pairs only rows of one machine, its n saying how many (none: no time ratio). Tokens do not
+  depend on the machine.
 """
 
 

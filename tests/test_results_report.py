@@ -181,3 +181,14 @@ def test_many_sign_tests_are_read_with_holms_correction(tmp_path: Path, monkeypa
     assert "keeps 2 of them" in make_results.many_tests([0.2, 0.001, 0.02])
     assert "keeps 1 of them" in make_results.many_tests([0.001, 0.03, 0.04])  # 0.03 >= 0.05/2 stops at the second
     assert "none reaches 5%" in make_results.many_tests([0.3, 0.06])
+
+
+def test_rows_written_before_machines_were_recorded_get_the_machine_of_their_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_results = _make_results(tmp_path, monkeypatch)
+    (first_until, earlier), (_, later) = make_results.MACHINES_BEFORE_RECORDING[:2]
+    assert make_results.machine_of({"time": "2026-11-24T18:00:00"}) == earlier
+    assert make_results.machine_of({}) == earlier  # no time at all: older still
+    assert make_results.machine_of({"time": first_until}) == later
+    assert make_results.machine_of({"time": "2026-11-24T18:00:00", "machine": "cuda: H100"}) == "cuda: H100"
