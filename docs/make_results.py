@@ -584,7 +584,7 @@ def _stale_left(config: str, folder: Path) -> Superseded | None:
 def _row_note(e: dict[str, Any], folder: Path, *, short: bool = False) -> str:
     """Why some of a configuration's rows are not to be taken at face value (a planned rerun supersedes them);
     ``short`` points back to the full note, given where the configuration's findings are."""
-    gone = _stale_left(e["config"], folder)
+    gone = _superseded_in(folder, e["config"]) if e.get("superseded") else None  # set by folder_summary
     if not gone:
         return ""
     return " (**note**: rows to be rerun, see the note above)" if short else f" (**note**: {gone.why})"
@@ -1050,12 +1050,8 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
     """docs/results.md from the folder summaries: whatever is finished, with n and status everywhere."""
     from orchestrator.eval_report import markdown_table
 
-    done = sum(
-        1
-        for st, s in sections
-        for e in s["configs"]
-        if e["complete"] and not _stale_left(e["config"], st.out)  # rows a planned rerun supersedes are not done
-    )
+    # rows a planned rerun supersedes are not done
+    done = sum(1 for _, s in sections for e in s["configs"] if e["complete"] and not e["superseded"])
     total = sum(len(c) for _, c, _ in targets().values())
     parts = [
         "# Results: does the orchestrator restore what quantization takes away?\n",
