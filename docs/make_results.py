@@ -187,8 +187,11 @@ PLAN: tuple[Stage | ProfileStage | CalibrateStage, ...] = (
     Stage("synthetic-1.5b-60-checker-fix", "synthetic", M15, 60, CORE[2:], superseded=CHECKER_FIXES),
     Stage("synthetic-0.5b-60", "synthetic", M05, 60, CORE + INT3 + SC + INT8),
     Stage("synthetic-1.5b-more", "synthetic", M15, 60, CORE + INT3 + SC),
-    Stage("gsm8k-1.5b-more", "gsm8k", M15, 30, CORE + INT3 + SC + PROFILED_15),
+    # 3-bit rows before self-consistency: they are the cheaper half of the 1.5B's GSM8K coverage.
+    Stage("gsm8k-1.5b-int3", "gsm8k", M15, 30, CORE + INT3),
+    Stage("gsm8k-1.5b-sc", "gsm8k", M15, 30, CORE + INT3 + SC),
     # The ablations last: the report needs every model x quantization x method first.
+    Stage("gsm8k-1.5b-profiled", "gsm8k", M15, 30, CORE + INT3 + SC + PROFILED_15),
     Stage("gsm8k-0.5b-60-ablations", "gsm8k", M05, 60, VERIFY_ONLY + CALIBRATED_05 + PROFILED_05 + INT8),
 )
 
