@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from orchestrator.errors import QslmError
+from policies.loading import list_policies
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -87,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     solve.add_argument(
         "--policy",
         default="default",
-        help="policy name (default, arithmetic, word_problems, algebra, tutoring, plain) or YAML path",
+        help=f"policy name ({', '.join(list_policies())}) or YAML path (default: default)",
     )
     solve.add_argument("--max-steps", type=int, default=None, help="most steps per question (default: the policy's)")
     solve.add_argument("--max-tokens", type=int, default=None, help="most kept tokens per question (default: policy)")
@@ -138,8 +139,8 @@ def _add_model_arguments(p: argparse.ArgumentParser) -> None:
         "--quant",
         default="none",
         metavar="QUANT",
-        help="none | sim-nf4 | sim-int8 | rtn-int2..rtn-int8 (rounded weights, full speed) | bnb-nf4 | bnb-fp4 | "
-        "bnb-int8 (real bitsandbytes: less memory, but on a CPU 4-10x slower than fp32)",
+        help="none | sim-nf4 | sim-fp4 | sim-int8 | rtn-int2..rtn-int8 (rounded weights, full speed) | bnb-nf4 | "
+        "bnb-fp4 | bnb-int8 (real bitsandbytes: less memory, but on a CPU 4-11x slower than fp32)",
     )
     p.add_argument("--group-size", type=int, default=128, help="group size of rtn-* quantization (default 128)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda (default auto)")

@@ -47,6 +47,20 @@ def test_unknown_quantization_is_refused_by_name() -> None:
     assert "Traceback" not in out.stderr
 
 
+def test_solve_help_names_every_builtin_policy_and_quantization() -> None:
+    from orchestrator.quantize import QUANT_NAMES
+    from policies.loading import list_policies
+
+    out = qslm("solve", "--help", env={"COLUMNS": "1000"})  # one line per option: names are not wrapped
+    assert out.returncode == 0
+    policy_line = next(line for line in out.stdout.splitlines() if line.strip().startswith("--policy"))
+    quant_line = next(line for line in out.stdout.splitlines() if line.strip().startswith("--quant"))
+    assert set(list_policies()) <= set(policy_line.replace(",", " ").replace("(", " ").replace(")", " ").split())
+    for name in QUANT_NAMES:
+        assert name in quant_line or name.startswith("rtn-int"), name
+    assert "rtn-int2..rtn-int8" in quant_line
+
+
 def test_models_lists_every_catalog_entry_with_its_readiness() -> None:
     out = qslm("models", "--json")
     assert out.returncode == 0, out.stderr
