@@ -7,7 +7,8 @@ Reading a chain ``S0 = S1 = S2`` as people mean it, link by link:
 - ``S1`` starts with the value of ``S0`` (``2 + 3 = 5 + 4 = 9``): a running computation, the
   claim is ``S0 = 5`` and the next link checks ``5 + 4 = 9``.
 - otherwise wrong: a running computation when the first number of ``S1`` does not occur in
-  ``S0``, else a wrong rewriting.
+  ``S0`` and a number after it does not occur in ``S0`` either, as a number or a partial result
+  (``2 + 3 = 6 + 4``); else a wrong rewriting (``0.75 × 75 × 3 = 375 × 3``).
 - a lone number on the left (``30 minutes = 30/60``, ``1 hour = 60 minutes``) is a unit
   conversion or a restatement: "cannot judge" unless both sides are equal.
   A number after a label (``Day 3 = 5 + 2 = 7``) or opening a longer chain is no result either.
@@ -27,6 +28,7 @@ wrong rewriting is replaced by the value itself.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import re
@@ -188,6 +190,7 @@ class _Judge:
             lead is None
             or (isinstance(rexpr, BinOp) and rexpr.is_fraction_literal)
             or any(n.value == lead.value for n in lexpr.numbers())
+            or _restates(lexpr, [n for n in rexpr.numbers() if n is not lead])
         )
         shown = self.text[slice(*self.span(left))]
         if rewriting or lead is None:
@@ -397,6 +400,26 @@ class _Judge:
 _WHOLE_CUES = frozenset(
     ("remainder", "r", "leftover", "rounded", "rounding", "round", "full", "whole", "complete", "floor", "ceiling")
 )
+
+
+def _restates(lexpr: Expr, rest: list[Num]) -> bool:
+    """Every number after the first one of the right side is a number or partial result of the left:
+    ``0.75 × 75 × 3 = 375 × 3`` and ``4 × 14 + 3 × 3 = 196 + 9`` restate the left side with one part
+    miscomputed, where ``2 + 3 = 6 + 4`` carries on with a new term. Read as running computations they
+    would be "corrected" into ``0.75 × 75 × 3 = 168.75 × 3``: a false line."""
+    if not rest:
+        return False
+    parts: set[Fraction] = set()
+    stack = [lexpr]
+    while stack:
+        node = stack.pop()
+        with contextlib.suppress(ExpressionError):
+            parts.add(node.evaluate())
+        if isinstance(node, BinOp):
+            stack += (node.left, node.right)
+        elif isinstance(node, Neg):
+            stack.append(node.operand)
+    return all(n.evaluate() in parts for n in rest)
 
 
 def _divides(expr: Expr) -> bool:

@@ -26,6 +26,7 @@ MAX_EQUALITIES = 64  # equalities read per step; the rest of a longer step is no
 VARIABLE = "algebra with a variable"  # reason for sides that hold a variable
 NOT_ARITHMETIC = (VARIABLE, "algebra with a named quantity", "clock time arithmetic")  # no claim at all
 _LETTER_UNITS = frozenset("mgLlshck")  # single letters that are units rather than variables
+_ARTICLES = frozenset("aAI")  # single-letter words of prose: "a (2 + 3) = 5 point lead" holds no variable
 _TRIM_TRIES = 6
 _EXPR_KINDS = frozenset((NUM, OP, LP, RP, LB, RB, FRAC))
 _TAINT = frozenset((VAR, UNSUP))
@@ -63,10 +64,13 @@ def _unit_group_left(t: list[Token], i: int, lo: int) -> int:
 
 
 def _is_letter_variable(t: list[Token], i: int) -> bool:
-    """A lone letter next to an operator or an ``=``: ``S + 30``, ``2 * W``, ``we get X =``."""
+    """A lone letter next to an operator or an ``=``, or multiplying a bracket: ``S + 30``, ``2 * W``,
+    ``we get X =``, ``x (2^{300} - 1)``."""
     tok = t[i]
     if tok.kind != WORD or len(tok.text) != 1 or not tok.text.isalpha() or tok.text in _LETTER_UNITS:
         return False
+    if i + 1 < len(t) and t[i + 1].kind == LP and tok.text not in _ARTICLES:
+        return True
     return (i + 1 < len(t) and t[i + 1].kind in (OP, EQ)) or (i > 0 and t[i - 1].kind == OP)
 
 

@@ -66,6 +66,17 @@ WRONG = [
     ("1/2 + 1/4 = 2/3", "1/2 + 1/4 = 3/4"),
     (r"\[ \frac{1}{2} + \frac{1}{4} = \frac{2}{3} \]", r"\[ \frac{1}{2} + \frac{1}{4} = \frac{3}{4} \]"),
     ("16 - 3 - 4 = 19 eggs", "16 - 3 - 4 = 9 eggs"),
+    # the left side restated with one part miscomputed (real model lines): the whole restatement is
+    # replaced, since fixing only its first number ("= 65 + 9 = 74") would leave a false line
+    (
+        r"\text{Total cost} = 4 \times 14 + 3 \times 3 = 196 + 9 = 205",
+        r"\text{Total cost} = 4 \times 14 + 3 \times 3 = 65 = 65",
+    ),
+    (
+        r"\[ \text{Total cost} = 0.75 \times 75 \times 3 = 375 \times 3 = 1025 \]",
+        r"\[ \text{Total cost} = 0.75 \times 75 \times 3 = 168.75 = 168.75 \]",
+    ),
+    (r"x = \frac{25\%}{0.40} = \frac{25}{0.40} = 62.5", r"x = \frac{25\%}{0.40} = 0.625 = 0.625"),
 ]
 
 
@@ -83,6 +94,8 @@ UNKNOWN = [
     "It was sunny and she was happy.",  # no claim
     "x = 5",  # a definition, not a claim
     "2x + 3 = 7",  # algebra
+    r"\[ x (2^{300} - 1) = 847 \]",  # a letter multiplying a bracket is a variable (real model line)
+    r"\( y(3+1) = 5 \)",
     "Let S be the size: S + 30 = 143",
     r"\sqrt{16} + 2 = 6",  # unsupported function taints the claim
     "5 + 3 is 2 more than 6",  # "is" followed by a comparison
