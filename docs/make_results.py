@@ -524,12 +524,14 @@ CAVEATS = """\
   of different units, a percentage added to a number, whole quotients with a remainder) and to the
   orchestrator (the last number of a step cut by the token limit is left unjudged) came after the 0.5B's orchestrated GSM8K rows on the first 20 questions and the 1.5B's
   orchestrated synthetic rows. No 0.5B configuration lost a question to its orchestration there; the
-  1.5B's rows carry a note where they appear, and the plan reruns them. A fix of 2026-11-25 06:50 (a
+  1.5B's rows carry a note where they appear, and the plan reruns them. Fixes of 2026-11-25 07:15 (a
   right side restating the left with one part miscomputed, `4 × 14 + 3 × 3 = 196 + 9`, is corrected as a
-  whole instead of read as a running computation; a letter multiplying a bracket is a variable) came
-  before the 1.5B's 3-bit orchestrated GSM8K rows and after every other orchestrated row; on the 2,999
-  model lines with an `=` gathered by then it changed the correction of 4 of the 123 it judges wrong and
-  left one more unjudged (`docs/benchmarks/bench_verifiers.json`).
+  whole instead of read as a running computation; a number restating a corrected value follows it; a
+  letter multiplying a bracket is a variable and a label's number no factor of it) came before the orchestrated
+  rows of the plan's stages from `gsm8k-1.5b-int3` on and after all the others; on the 2,999
+  model lines with an `=` gathered by then they changed the correction of 3 of the 123 lines judged wrong
+  and left one more unjudged (`docs/benchmarks/bench_verifiers.json`). One orchestrated row before them
+  (1.5B, GSM8K, `sim-nf4`) holds such a line, a variable read as a number; its plain row was wrong too.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
   leave the machine to someone else's benchmark: wall seconds include that. The CPU seconds in
   brackets (process CPU time, both threads) are not inflated by pauses; the 0.5B's first GSM8K runs

@@ -6,9 +6,10 @@ Reading a chain ``S0 = S1 = S2`` as people mean it, link by link:
 - ``S1`` is an expression equal to ``S0``: a rewriting (``2 × (4 + 7) = 2 × 11``), correct.
 - ``S1`` starts with the value of ``S0`` (``2 + 3 = 5 + 4 = 9``): a running computation, the
   claim is ``S0 = 5`` and the next link checks ``5 + 4 = 9``.
-- otherwise wrong: a running computation when the first number of ``S1`` does not occur in
-  ``S0`` and a number after it does not occur in ``S0`` either, as a number or a partial result
-  (``2 + 3 = 6 + 4``); else a wrong rewriting (``0.75 × 75 × 3 = 375 × 3``).
+- otherwise wrong: a wrong rewriting when the first number of ``S1`` occurs in ``S0`` or ``S1``
+  restates ``S0`` with one part miscomputed (the same operation, one operand the same, the other a
+  computation on the left: ``0.75 × 75 × 3 = 375 × 3``); else a running computation
+  (``2 + 3 = 6 + 4``, ``5 × 4 = 21 + 5``).
 - a lone number on the left (``30 minutes = 30/60``, ``1 hour = 60 minutes``) is a unit
   conversion or a restatement: "cannot judge" unless both sides are equal.
   A number after a label (``Day 3 = 5 + 2 = 7``) or opening a longer chain is no result either.
@@ -22,13 +23,13 @@ Corrections: each claim's ``expected`` is the right value for its left side as w
 ``corrected_text`` replaces the result of the first wrong link with the right value,
 written like the original (currency, %, thousands separator, decimals kept), and carries
 the corrected value down the chain: later links are evaluated again with it and their
-results replaced when they change ("2 + 3 = 6 + 4 = 10" becomes "2 + 3 = 5 + 4 = 9"). A
-wrong rewriting is replaced by the value itself.
+results replaced when they change ("2 + 3 = 6 + 4 = 10" becomes "2 + 3 = 5 + 4 = 9"), as is a
+number that restates a changed value ("= 10 = 10 dollars"). A wrong rewriting is replaced by the
+value itself.
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import re
@@ -190,7 +191,7 @@ class _Judge:
             lead is None
             or (isinstance(rexpr, BinOp) and rexpr.is_fraction_literal)
             or any(n.value == lead.value for n in lexpr.numbers())
-            or _restates(lexpr, [n for n in rexpr.numbers() if n is not lead])
+            or _restates(lexpr, rexpr, self.t)
         )
         shown = self.text[slice(*self.span(left))]
         if rewriting or lead is None:
@@ -204,16 +205,18 @@ class _Judge:
                 expected=self.format_rewrite(value, right),
             ), _Link("rewrite", -1)
         lead_tok = self.t[lead.index]
+        sign = _lead_sign(rexpr)  # "10 - 15 = -6 + 7": the written minus is part of the result
+        start = self.t[lead.index - 1].start if sign < 0 else lead_tok.start
         return self.claim(
             left,
             right,
             "wrong",
             f"{shown} is {format_decimal(value)}",
-            result=(lead_tok.start, lead_tok.end),
-            stated_value=lead.value,
+            result=(start, lead_tok.end),
+            stated_value=lead.value * sign,
             computed=value,
-            expected=self.format_result(value, lead_tok, 1),
-        ), _Link("running", lead.index, 1, eq.approx)
+            expected=self.format_result(value, lead_tok, sign),
+        ), _Link("running", lead.index, sign, eq.approx)
 
     def _atom_result(
         self, left: Segment, right: Segment, eq: Token, value: Fraction, num: Num, sign: int
@@ -402,24 +405,53 @@ _WHOLE_CUES = frozenset(
 )
 
 
-def _restates(lexpr: Expr, rest: list[Num]) -> bool:
-    """Every number after the first one of the right side is a number or partial result of the left:
-    ``0.75 × 75 × 3 = 375 × 3`` and ``4 × 14 + 3 × 3 = 196 + 9`` restate the left side with one part
-    miscomputed, where ``2 + 3 = 6 + 4`` carries on with a new term. Read as running computations they
-    would be "corrected" into ``0.75 × 75 × 3 = 168.75 × 3``: a false line."""
-    if not rest:
+def _restates(lexpr: Expr, rexpr: Expr, t: list[Token]) -> bool:
+    """The right side is the left with one part miscomputed: the same operation, one operand equal in
+    value and place, the other a computation on the left (``0.75 × 75 × 3 = 375 × 3``, ``4 × 14 + 3 × 3
+    = 196 + 9``, ``= 56 + 10``) or a percentage written without its sign (``25% / 0.40 = 25 / 0.40``).
+    Read as running computations they would be "corrected" into false lines (``0.75 × 75 × 3 = 168.75 ×
+    3``), while ``2 + 3 = 6 + 3`` and ``5 × 4 = 21 + 5`` stay running computations that dropping a term
+    would spoil."""
+    if not (isinstance(lexpr, BinOp) and isinstance(rexpr, BinOp) and lexpr.op == rexpr.op):
         return False
-    parts: set[Fraction] = set()
-    stack = [lexpr]
-    while stack:
-        node = stack.pop()
-        with contextlib.suppress(ExpressionError):
-            parts.add(node.evaluate())
-        if isinstance(node, BinOp):
-            stack += (node.left, node.right)
-        elif isinstance(node, Neg):
-            stack.append(node.operand)
-    return all(n.evaluate() in parts for n in rest)
+    pairs = ((lexpr.left, rexpr.left), (lexpr.right, rexpr.right))
+    try:
+        same = [a.evaluate() == b.evaluate() for a, b in pairs]
+    except ExpressionError:
+        return False
+    if same.count(True) != 1:
+        return False
+    part, written = pairs[same.index(False)]
+    if isinstance(part, BinOp) or (isinstance(part, Neg) and isinstance(part.operand, BinOp)):
+        return True
+    if not (isinstance(part, Num) and isinstance(written, Num)):
+        return False
+    return t[part.index].percent and written.value == part.value * 100
+
+
+def _restatement(left: Expr, right: Expr, replaced: Fraction | None, overrides: dict[int, Fraction]) -> _Link | None:
+    """``right`` is a lone number restating the value ``left`` had before the chain was corrected: a link
+    that carries the corrected value on (None when the value did not change or ``right`` says otherwise)."""
+    atom = _atom(right)
+    if atom is None:
+        return None
+    try:
+        before, after = left.evaluate(), replaced if replaced is not None else left.evaluate(overrides)
+        stated = right.evaluate()
+    except ExpressionError:
+        return None
+    if after == before or stated != before:
+        return None
+    num, sign = atom
+    return _Link("atom", num.index, sign)
+
+
+def _lead_sign(expr: Expr) -> int:
+    """-1 when the first number of ``expr`` is written with a minus (``-6 + 7``), else 1."""
+    node = expr
+    while isinstance(node, BinOp):
+        node = node.left
+    return -1 if isinstance(node, Neg) and isinstance(node.operand, Num) else 1
 
 
 def _divides(expr: Expr) -> bool:
@@ -494,8 +526,12 @@ def _correct_chain(judge: _Judge, chain: Chain, links: list[_Link | None], edits
     t = judge.t
     for k, link in enumerate(links):
         left, right = chain.segments[k], chain.segments[k + 1]
-        if link is None or left.expr is None or right.expr is None:
+        if left.expr is None or right.expr is None:
             continue
+        if link is None:  # "= 205 = 205", "= 205 dollars = $205": a restated number follows its correction
+            link = _restatement(left.expr, right.expr, whole.get(k), overrides)
+            if link is None:
+                continue
         if link.shape == "first":  # "15 = 4 × 5": the stated number is on the left
             left, right = right, left
         lexpr, rexpr = left.expr, right.expr

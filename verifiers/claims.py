@@ -26,7 +26,7 @@ MAX_EQUALITIES = 64  # equalities read per step; the rest of a longer step is no
 VARIABLE = "algebra with a variable"  # reason for sides that hold a variable
 NOT_ARITHMETIC = (VARIABLE, "algebra with a named quantity", "clock time arithmetic")  # no claim at all
 _LETTER_UNITS = frozenset("mgLlshck")  # single letters that are units rather than variables
-_ARTICLES = frozenset("aAI")  # single-letter words of prose: "a (2 + 3) = 5 point lead" holds no variable
+_ARTICLES = frozenset("aI")  # single-letter words of prose ("a (2 + 3) = 5 point lead"); "A (1 + 0.05)" is an amount
 _TRIM_TRIES = 6
 _EXPR_KINDS = frozenset((NUM, OP, LP, RP, LB, RB, FRAC))
 _TAINT = frozenset((VAR, UNSUP))
@@ -74,6 +74,21 @@ def _is_letter_variable(t: list[Token], i: int) -> bool:
     return (i + 1 < len(t) and t[i + 1].kind in (OP, EQ)) or (i > 0 and t[i - 1].kind == OP)
 
 
+def _label_number(t: list[Token], i: int) -> bool:
+    """``Step 2 (3 × 4)``, ``Week 2 (3 × 4)``: a whole number after a capitalized name, right before a
+    bracket, names the bracket's line; it is no factor of it (``costs $20 (2 + 3)`` still multiplies)."""
+    return (
+        t[i].is_integer_literal
+        and not t[i].currency
+        and i + 1 < len(t)
+        and t[i + 1].kind == LP
+        and i > 0
+        and t[i - 1].kind == WORD
+        and t[i - 1].text[:1].isupper()
+        and t[i - 1].text.lower() not in NOT_UNIT
+    )
+
+
 def _words_ok(t: list[Token], lo: int, hi: int) -> bool:
     """May ``t[lo:hi]`` be a unit (no verbs, pronouns or conjunctions that end a phrase)?"""
     return all(t[k].text.lower() not in NOT_UNIT for k in range(lo, hi))
@@ -100,6 +115,8 @@ def scan_left(t: list[Token], e: int) -> tuple[int, str]:
         tok = t[i]
         kind = tok.kind
         if kind in _EXPR_KINDS:
+            if depth == 0 and _label_number(t, i):
+                break
             if kind in (RP, RB):
                 depth += 1
             elif kind in (LP, LB):

@@ -12,6 +12,9 @@ CORRECT = [
     "16 - 3 - 4 = 9 eggs",
     "25% of 80 is 20",
     "2 + 3 = 5 + 4 = 9",  # running chain, read as people mean it
+    "Step 2 (3 × 4) = 12",  # a label's number is no factor of the bracket after it
+    "Week 2 (3 × 4) = 12 hours",
+    r"costs \$20 (2 + 3) = \$100",
     r"\( 16 - 3 - 4 = 9 \)",
     r"\[ 9 \text{ eggs} \times \$2 = \$18 \]",
     r"1.5 \times \$130,000 = \$195,000",
@@ -77,6 +80,18 @@ WRONG = [
         r"\[ \text{Total cost} = 0.75 \times 75 \times 3 = 168.75 = 168.75 \]",
     ),
     (r"x = \frac{25\%}{0.40} = \frac{25}{0.40} = 62.5", r"x = \frac{25\%}{0.40} = 0.625 = 0.625"),
+    ("4 × 14 + 3 × 3 = 56 + 10 = 66", "4 × 14 + 3 × 3 = 65 = 65"),  # the second part miscomputed
+    # a running computation whose next term also occurs on the left keeps that term
+    ("5 × 4 = 21 + 5 = 26", "5 × 4 = 20 + 5 = 25"),
+    ("100 - 25 = 70 + 25 = 95", "100 - 25 = 75 + 25 = 100"),
+    ("2 + 3 = 4 + 5 = 9", "2 + 3 = 5 + 5 = 10"),
+    (r"4 \times 14 + 3 \times 3 = 66 + 9 \times 3 = 92", r"4 \times 14 + 3 \times 3 = 65 + 9 \times 3 = 92"),
+    ("10 - 15 = -6 + 7 = 1", "10 - 15 = -5 + 7 = 2"),  # a negative running result keeps one minus
+    # a restated number after a corrected value follows it
+    ("4 × 14 + 3 × 3 = 196 + 9 = 205 = 205", "4 × 14 + 3 × 3 = 65 = 65 = 65"),
+    (r"12 \times 4 = 46 = 46 \text{ miles}", r"12 \times 4 = 48 = 48 \text{ miles}"),
+    (r"\text{Total} = 196 + 9 = 204 \text{ dollars} = \$204", r"\text{Total} = 196 + 9 = 205 \text{ dollars} = \$205"),
+    ("Year 2 (1000 × 1.05) = 1060", "Year 2 (1000 × 1.05) = 1050"),  # a label's number is no factor
 ]
 
 
@@ -96,6 +111,7 @@ UNKNOWN = [
     "2x + 3 = 7",  # algebra
     r"\[ x (2^{300} - 1) = 847 \]",  # a letter multiplying a bracket is a variable (real model line)
     r"\( y(3+1) = 5 \)",
+    r"\[ A (1 + 0.05) = 105 \]",
     "Let S be the size: S + 30 = 143",
     r"\sqrt{16} + 2 = 6",  # unsupported function taints the claim
     "5 + 3 is 2 more than 6",  # "is" followed by a comparison
