@@ -524,7 +524,7 @@ CAVEATS = """\
   of different units, a percentage added to a number, whole quotients with a remainder) and to the
   orchestrator (the last number of a step cut by the token limit is left unjudged) came after the 0.5B's orchestrated GSM8K rows on the first 20 questions and the 1.5B's
   orchestrated synthetic rows. No 0.5B configuration lost a question to its orchestration there; the
-  1.5B's rows carry a note where they appear, and the plan reruns them. Fixes of 2026-11-25 07:15 (a
+  1.5B's rows carry a note where they appear, and the plan reruns them. Fixes of 2026-11-25 07:10 (a
   right side restating the left with one part miscomputed, `4 × 14 + 3 × 3 = 196 + 9`, is corrected as a
   whole instead of read as a running computation; a number restating a corrected value follows it; a
   letter multiplying a bracket is a variable and a label's number no factor of it) came before the orchestrated
