@@ -508,6 +508,16 @@ CAVEATS = """\
   write answers of at most the same length. *Cut at budget* counts the answers that reached it before
   they ended (self-consistency: any chain); a cut answer is rarely right, so where many are cut the
   accuracies understate what each configuration can do, all of them alike.
+- **Scoring.** An answer is its last `\\boxed{}`, else its last "the answer is …", else its last number
+  (the policy's `answer_strategies`), and is right when it equals the gold answer as a number (currency,
+  thousands separators, trailing zeros and `%` aside). The last-number fallback applies to answers cut
+  at the budget too, as in the usual "flexible" GSM8K scoring, and to every self-consistency chain before
+  the vote. A read of every row on 2026-11-25 found it scoring three rows wrongly: the 0.5B's `sim-nf4` +
+  orchestrator, GSM8K question 47, counted right from an intermediate "15 MB/s" in a cut answer (21/60
+  without it), and the 1.5B's synthetic self-consistency questions 31 and 47 counted wrong because a chain
+  cut in the middle of Python code voted its step number or a constant, tying the vote, which chain order
+  then settled (50/60 without them). Another 28 right rows, spread over the configurations, rest on a
+  cut answer whose last number was the right result of its last calculation.
 - **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain). Each
   row records its `batch`: questions advancing together for plain greedy and self-consistency (4 to 32;
   32 decode ~1.9× the tokens per second of 8 here), solves at once for the orchestrator (1 to 16). An
