@@ -537,8 +537,8 @@ CAVEATS = """\
   1.5B's rows carry a note where they appear, and the plan reruns them. Fixes of 2026-11-25 07:10 (a
   right side restating the left with one part miscomputed, `4 × 14 + 3 × 3 = 196 + 9`, is corrected as a
   whole instead of read as a running computation; a number restating a corrected value follows it; a
-  letter multiplying a bracket is a variable and a label's number no factor of it) came before the orchestrated
-  rows of the plan's stages from `gsm8k-1.5b-int3` on and after all the others; on the 2,999
+  letter multiplying a bracket is a variable and a label's number no factor of it) came before the 1.5B's
+  `rtn-int3` orchestrated rows (both suites) and those of later stages, after all the others; on the 2,999
   model lines with an `=` gathered by then they changed the correction of 3 of the 123 lines judged wrong
   and left one more unjudged (`docs/benchmarks/bench_verifiers.json`). One orchestrated row before them
   (1.5B, GSM8K, `sim-nf4`) holds such a line, a variable read as a number; its plain row was wrong too.
