@@ -194,6 +194,7 @@ def run_self_consistency(
                     batch=len(chunk) * config.k,
                     votes=votes,
                     vote_count=count,
+                    chains_finished=[c.finished for c in cands],  # a cut chain's vote may be no answer at all
                     finished=all(c.finished for c in cands),
                     text=winner,
                 )

@@ -446,6 +446,7 @@ def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None
     assert len(rows) == 8 and {r["config"] for r in rows} == {parse_config(c).id for c in configs}
     sc = [r for r in rows if r["config"].endswith(":sc2")]
     assert all(len(r["votes"]) == 2 and r["tokens"] <= 8 for r in sc)
+    assert all(len(r["chains_finished"]) == 2 and r["finished"] == all(r["chains_finished"]) for r in sc)
     orch = [r for r in rows if ":orchestrated:" in r["config"]]
     assert all(isinstance(r["interventions"], dict) and r["batch"] == 2 for r in orch)  # both solves at once
     assert all(r["batch"] == 1 for r in rows if r["config"].endswith(":plain") and ":orchestrated" not in r["config"])
