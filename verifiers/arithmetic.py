@@ -30,6 +30,7 @@ value itself.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import re
@@ -429,6 +430,28 @@ def _restates(lexpr: Expr, rexpr: Expr, t: list[Token]) -> bool:
     return t[part.index].percent and written.value == part.value * 100
 
 
+def _ends_right(judge: _Judge, chain: Chain) -> bool:
+    """The chain's last number is the value of its first side: ``25% × 80 = 25 × 80 = 2000 / 100 = 20``.
+    A wrong link on the way is a slip of notation the chain itself undoes; correcting it would spoil
+    the right result (``= 20 × 80 = 1600 / 100 = 16``)."""
+    first, last = chain.segments[0].expr, chain.segments[-1].expr
+    atom = _atom(last)
+    if first is None or atom is None or _atom(first) is not None:
+        return False
+    try:
+        value = first.evaluate()
+    except ExpressionError:
+        return False
+    num, sign = atom
+    return match_stated(value, judge.t[num.index], sign, approx=chain.eqs[-1].approx) is not None
+
+
+def _slip(claim: Claim) -> Claim:
+    return dataclasses.replace(
+        claim, status="unknown", expected=None, reason=f"{claim.reason}; the chain ends on the right value"
+    )
+
+
 def _restatement(left: Expr, right: Expr, replaced: Fraction | None, overrides: dict[int, Fraction]) -> _Link | None:
     """``right`` is a lone number restating the value ``left`` had before the chain was corrected: a link
     that carries the corrected value on (None when the value did not change or ``right`` says otherwise)."""
@@ -592,15 +615,19 @@ def check_step(text: str, context: Mapping[str, object] | None = None) -> Verdic
     edits: list[tuple[int, int, str]] = []
     for chain in chains:
         links: list[_Link | None] = []
+        found: list[Claim] = []
         exact: Fraction | None = None
         for k, eq in enumerate(chain.eqs):
             more = k + 1 < len(chain.eqs)
             claim, link = judge.link(chain.segments[k], chain.segments[k + 1], eq, more=more, exact=exact)
             if claim is not None:
-                claims.append(claim)
+                found.append(claim)
                 if claim.reason == "rounded rewriting" and claim.computed_value is not None and exact is None:
                     exact = Fraction(claim.computed_value)
             links.append(link)
+        if any(c.status == "wrong" for c in found) and _ends_right(judge, chain):
+            found = [_slip(c) if c.status == "wrong" else c for c in found]
+        claims += found
         if any(c.status == "wrong" for c in claims):
             _correct_chain(judge, chain, links, edits)
     corrected = None

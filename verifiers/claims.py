@@ -26,6 +26,11 @@ MAX_EQUALITIES = 64  # equalities read per step; the rest of a longer step is no
 VARIABLE = "algebra with a variable"  # reason for sides that hold a variable
 NOT_ARITHMETIC = (VARIABLE, "algebra with a named quantity", "clock time arithmetic")  # no claim at all
 _LETTER_UNITS = frozenset("mgLlshck")  # single letters that are units rather than variables
+_LABELS = (
+    "step day week month year part round game batch phase stage level quarter lap trip test question problem "
+    "case item table group box bag row shelf floor room class grade"
+)
+_LABEL_WORDS = frozenset(_LABELS.split())  # words a number after them names: "Week 2 (3 × 4) = 12"
 _ARTICLES = frozenset("aI")  # single-letter words of prose ("a (2 + 3) = 5 point lead"); "A (1 + 0.05)" is an amount
 _TRIM_TRIES = 6
 _EXPR_KINDS = frozenset((NUM, OP, LP, RP, LB, RB, FRAC))
@@ -75,8 +80,8 @@ def _is_letter_variable(t: list[Token], i: int) -> bool:
 
 
 def _label_number(t: list[Token], i: int) -> bool:
-    """``Step 2 (3 × 4)``, ``Week 2 (3 × 4)``: a whole number after a capitalized name, right before a
-    bracket, names the bracket's line; it is no factor of it (``costs $20 (2 + 3)`` still multiplies)."""
+    """``Step 2 (3 × 4)``, ``day 3 (5 + 2)``: a whole number after a word that numbers things, right before
+    a bracket, names the bracket's line; it is no factor of it (``Therefore 2(8 + 5)`` still multiplies)."""
     return (
         t[i].is_integer_literal
         and not t[i].currency
@@ -84,8 +89,7 @@ def _label_number(t: list[Token], i: int) -> bool:
         and t[i + 1].kind == LP
         and i > 0
         and t[i - 1].kind == WORD
-        and t[i - 1].text[:1].isupper()
-        and t[i - 1].text.lower() not in NOT_UNIT
+        and t[i - 1].text.lower() in _LABEL_WORDS
     )
 
 
@@ -116,6 +120,8 @@ def scan_left(t: list[Token], e: int) -> tuple[int, str]:
         kind = tok.kind
         if kind in _EXPR_KINDS:
             if depth == 0 and _label_number(t, i):
+                if i >= 2 and t[i - 2].kind == OP:  # "Day 1 (5 + 2) + Day 2 (3 + 4)": labelled terms
+                    return i + 1, "a sum of labelled terms"
                 break
             if kind in (RP, RB):
                 depth += 1

@@ -15,6 +15,9 @@ CORRECT = [
     "Step 2 (3 × 4) = 12",  # a label's number is no factor of the bracket after it
     "Week 2 (3 × 4) = 12 hours",
     r"costs \$20 (2 + 3) = \$100",
+    "Therefore 2(8 + 5) = 26 cm",  # a capitalized word is no label: the number still multiplies
+    "Now 4 (5 + 7) = 48",
+    "25% × 80 = 25 × 80 = 2000 / 100 = 20",  # a slip of notation the chain undoes is left alone
     r"\( 16 - 3 - 4 = 9 \)",
     r"\[ 9 \text{ eggs} \times \$2 = \$18 \]",
     r"1.5 \times \$130,000 = \$195,000",
@@ -112,6 +115,7 @@ UNKNOWN = [
     r"\[ x (2^{300} - 1) = 847 \]",  # a letter multiplying a bracket is a variable (real model line)
     r"\( y(3+1) = 5 \)",
     r"\[ A (1 + 0.05) = 105 \]",
+    "Day 1 (5 + 2) + Day 2 (3 + 4) = 14",  # labelled terms: no sum to read
     "Let S be the size: S + 30 = 143",
     r"\sqrt{16} + 2 = 6",  # unsupported function taints the claim
     "5 + 3 is 2 more than 6",  # "is" followed by a comparison
