@@ -628,7 +628,7 @@ def check_step(text: str, context: Mapping[str, object] | None = None) -> Verdic
         if any(c.status == "wrong" for c in found) and _ends_right(judge, chain):
             found = [_slip(c) if c.status == "wrong" else c for c in found]
         claims += found
-        if any(c.status == "wrong" for c in claims):
+        if any(c.status == "wrong" for c in found):
             _correct_chain(judge, chain, links, edits)
     corrected = None
     if any(c.status == "wrong" for c in claims):

@@ -95,6 +95,10 @@ WRONG = [
     (r"12 \times 4 = 46 = 46 \text{ miles}", r"12 \times 4 = 48 = 48 \text{ miles}"),
     (r"\text{Total} = 196 + 9 = 204 \text{ dollars} = \$204", r"\text{Total} = 196 + 9 = 205 \text{ dollars} = \$205"),
     ("Year 2 (1000 × 1.05) = 1060", "Year 2 (1000 × 1.05) = 1050"),  # a label's number is no factor
+    (  # a wrong claim elsewhere in the step leaves a chain that ends on its right value alone
+        "12 x 4 = 46. Then 25% × 80 = 25 × 80 = 2000 / 100 = 20.",
+        "12 x 4 = 48. Then 25% × 80 = 25 × 80 = 2000 / 100 = 20.",
+    ),
 ]
 
 
