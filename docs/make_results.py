@@ -542,9 +542,10 @@ CAVEATS = """\
   model lines with an `=` gathered by then they changed the correction of 3 of the 123 lines judged wrong
   and left one more unjudged (`docs/benchmarks/bench_verifiers.json`). One orchestrated row before them
   (1.5B, GSM8K, `sim-nf4`) holds such a line, a variable read as a number; its plain row was wrong too.
-  Fixes of 07:50 (a chain ending on its first side's value, `25% × 80 = 25 × 80 = 2000 / 100 = 20`, is
-  not corrected on the way; only words that number things, `Step`, `Day`, `Week`…, make the number after
-  them a label; a sum of labelled terms is not judged) came after the 1.5B's synthetic `rtn-int3`
+  Fixes of 07:50–08:05 (a chain ending on its first side's value, `25% × 80 = 25 × 80 = 2000 / 100 = 20`,
+  is not corrected on the way, nor is a chain for a wrong claim elsewhere in its step; only words that
+  number things, `Step`, `Day`, `Week`…, make the number after them a label; a sum of labelled terms is
+  not judged) came after the 1.5B's synthetic `rtn-int3`
   orchestrated rows and before its GSM8K ones; on the same model lines they changed no judgement.
 - **Machine.** Times were taken while other jobs shared the 2 cores, and the run was paused at times to
   leave the machine to someone else's benchmark: wall seconds include that. The CPU seconds in
