@@ -517,7 +517,11 @@ CAVEATS = """\
   without it), and the 1.5B's synthetic self-consistency questions 31 and 47 counted wrong because a chain
   cut in the middle of Python code voted its step number or a constant, tying the vote, which chain order
   then settled (50/60 without them). Another 28 right rows, spread over the configurations, rest on a
-  cut answer whose last number was the right result of its last calculation.
+  cut answer whose last number was the right result of its last calculation. The `arithmetic` policy
+  answers with the chain's last checked value where it differs from the stated one (`on_mismatch:
+  prefer_chain`); over every orchestrated row so far that won one question and lost two where the model
+  had boxed the right answer (the 1.5B under `rtn-int3`, synthetic questions 29 and 36: the last checked
+  value was a side computation, 17/10 ≈ 1.7, and a check of the answer, 6 × 23 = 138).
 - **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain). Each
   row records its `batch`: questions advancing together for plain greedy and self-consistency (4 to 32;
   32 decode ~1.9× the tokens per second of 8 here), solves at once for the orchestrator (1 to 16). An
