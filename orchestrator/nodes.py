@@ -22,7 +22,7 @@ from orchestrator.drafts import (
     verifier_context,
 )
 from orchestrator.state import SolveContext, SolveState
-from orchestrator.verdicts import best_candidate, chain_value, run_verifiers, verdict_rank
+from orchestrator.verdicts import best_candidate, checked_values, resolve_answer, run_verifiers, verdict_rank
 
 
 def propose(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
@@ -317,24 +317,16 @@ def accept(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
 
 def finalize(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
     """Extract the answer; when it disagrees with the chain's last computed value, resolve per policy."""
-    from verifiers import answers_match, extract_answer
+    from verifiers import extract_answer
 
     ctx = ctx_of(runtime)
     steps = state.get("steps") or []
     text = "".join(s["text"] for s in steps)
     policy = ctx.policy.final
     stated = extract_answer(text, strategies=tuple(policy.answer_strategies))
-    chain = chain_value(steps)
-    answer, resolution = stated, "stated"
-    if stated is not None and chain is not None and not answers_match(stated, chain):
-        if policy.on_mismatch == "prefer_chain":
-            answer, resolution = chain, "chain preferred over stated answer"
-        elif policy.on_mismatch == "flag":
-            resolution = "flagged: stated answer differs from the chain's last computed value"
-        else:
-            resolution = "stated answer kept over the chain's last computed value"
-    elif stated is None and chain is not None:
-        answer, resolution = chain, "no stated answer; the chain's last computed value"
+    values = checked_values(steps)
+    chain = values[-1] if values else None
+    answer, resolution = resolve_answer(stated, values, policy.on_mismatch)
     final = {"answer": answer, "stated": stated, "chain_value": chain, "resolution": resolution}
     last = f"s{len(steps) - 1}" if steps else "q"
     node = {

@@ -89,21 +89,62 @@ def best_candidate(pool: Sequence[Mapping[str, Any]], *, repairable: bool = Fals
     return max(pool, key=lambda r: (verdict_rank(r, repairable=repairable), bool(r["text"].strip()), r["confidence"]))
 
 
-def chain_value(steps: Sequence[Mapping[str, Any]]) -> str | None:
-    """The last value the chain computed and a verifier checked, written as the chain wrote it.
+def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Every value the chain computed and a verifier checked, in order, written as the chain wrote it.
 
     A correct claim gives its stated result ("2.2857", not the exact 16/7); a wrong one that was
     kept gives the corrected result, formatted like the original.
     """
     from verifiers import extract_answer
 
-    for step in reversed(steps):
-        for verdict in reversed(step.get("verdicts") or []):
-            for claim in reversed(verdict.get("claims") or []):
+    values = []
+    for step in steps:
+        for verdict in step.get("verdicts") or []:
+            for claim in verdict.get("claims") or []:
                 status = claim.get("status")
                 written = claim.get("stated") if status == "correct" else claim.get("expected")
                 if status not in ("correct", "wrong") or not written:
                     continue
-                value = extract_answer(str(written), strategies=("last_number",))
-                return value if value is not None else claim.get("computed_value")
-    return None
+                value = extract_answer(str(written), strategies=("last_number",)) or claim.get("computed_value")
+                if value:
+                    values.append(str(value))
+    return values
+
+
+def resolve_answer(stated: str | None, values: Sequence[str], on_mismatch: str) -> tuple[str | None, str]:
+    """The final answer and how it was reached, from the stated answer and the chain's checked values.
+
+    ``on_mismatch`` (a policy's ``final.on_mismatch``) settles a stated answer that differs from the
+    last checked value; with no stated answer the last checked value answers.
+    """
+    from verifiers import answers_match
+
+    chain = values[-1] if values else None
+    if chain is None:
+        return stated, "stated"
+    if stated is None:
+        return chain, "no stated answer; the chain's last computed value"
+    if answers_match(stated, chain):
+        return stated, "stated"
+    if on_mismatch == "prefer_supported" and any(answers_match(stated, v) for v in values):
+        return stated, "stated answer kept: a checked step computed it"
+    if on_mismatch in ("prefer_chain", "prefer_supported"):
+        return chain, "chain preferred over stated answer"
+    if on_mismatch == "flag":
+        return stated, "flagged: stated answer differs from the chain's last computed value"
+    return stated, "stated answer kept over the chain's last computed value"
+
+
+def replay_answer(
+    text: str, *, strategies: Sequence[str], on_mismatch: str, verifier: str = "arithmetic"
+) -> tuple[str | None, str]:
+    """The answer a finished chain's ``text`` gets under another ``on_mismatch`` rule, without the model.
+
+    The chain's checked values are found again by running ``verifier`` over each line of the text as
+    written (corrections applied), so a stored evaluation row can be rescored under each rule.
+    """
+    from verifiers import extract_answer, run_verifier
+
+    steps = [{"verdicts": [run_verifier(verifier, line, {}).to_dict()]} for line in text.splitlines() if line.strip()]
+    stated = extract_answer(text, strategies=tuple(strategies))
+    return resolve_answer(stated, checked_values(steps), on_mismatch)

@@ -228,10 +228,12 @@ class FinalConfig(_Section):
         min_length=1,
         description="Extractors tried in order: \\boxed{}, 'the answer is', '#### N', last number.",
     )
-    on_mismatch: Literal["prefer_chain", "prefer_stated", "flag"] = Field(
+    on_mismatch: Literal["prefer_supported", "prefer_chain", "prefer_stated", "flag"] = Field(
         default="flag",
-        description="When the stated answer disagrees with the chain's verified result: prefer the chain's, "
-        "prefer the stated one, or keep the stated one and flag it.",
+        description="When the stated answer disagrees with the chain's last checked result: keep it if a checked "
+        "step computed it, else take the chain's (prefer_supported); always take the chain's (prefer_chain, "
+        "which also overrides a right answer followed by a side computation or a check); keep the stated one; "
+        "or keep it and flag the disagreement.",
     )
 
     @field_validator("answer_strategies")

@@ -11,6 +11,7 @@ import structlog
 
 from orchestrator.api import SolveResult, run_solve
 from orchestrator.graph import NODE_NAMES, build_graph
+from orchestrator.verdicts import replay_answer
 from policies import Policy, policy_from_dict
 from tests.fakes import Crash, Draft, ScriptedStream
 
@@ -154,6 +155,7 @@ def test_resample_repair_draws_new_candidates_for_a_wrong_step() -> None:
         ("prefer_chain", "12", "chain preferred"),  # the verified chain wins
         ("flag", "13", "flagged"),  # stated answer kept, disagreement recorded
         ("prefer_stated", "13", "stated answer kept"),
+        ("prefer_supported", "12", "chain preferred"),  # no checked step computed 13
     ],
 )
 def test_final_answer_that_disagrees_with_the_chain_is_resolved_per_policy(
@@ -165,6 +167,43 @@ def test_final_answer_that_disagrees_with_the_chain_is_resolved_per_policy(
     assert result.final["stated"] == "13"
     assert result.final["chain_value"] == "12"
     assert resolution in result.final["resolution"]
+
+
+CHECK_AFTER = Draft("Check: 12 / 3 = 4 apples a bag.\n")  # a check after the result: its value comes last
+
+
+@pytest.mark.parametrize(
+    ("on_mismatch", "answer", "resolution"),
+    [
+        ("prefer_supported", "12", "a checked step computed it"),
+        ("prefer_chain", "4", "chain preferred"),  # the side computation overrides the right answer
+    ],
+)
+def test_a_stated_answer_that_a_checked_step_computed_survives_a_later_side_computation(
+    on_mismatch: str, answer: str, resolution: str
+) -> None:
+    pol = policy(final={"on_mismatch": on_mismatch})
+    result, _ = solve([[SURE_RIGHT], [CHECK_AFTER], [FINAL_12]], pol)
+    assert (result.final["stated"], result.final["chain_value"]) == ("12", "4")
+    assert result.answer == answer
+    assert resolution in result.final["resolution"]
+
+
+def test_prefer_supported_takes_the_corrected_result_over_a_stated_answer_that_repeats_a_slip() -> None:
+    pol = policy(final={"on_mismatch": "prefer_supported"}, repair={"on_wrong": "correct"})
+    slip = Draft("Each bag has 4 apples, so 3 x 4 = 13 apples.\n")  # sure of itself, and wrong
+    result, _ = solve([[slip], [Draft("The answer is \\boxed{13}.", finished=True)]], pol)
+    assert result.steps[0]["text"] == "Each bag has 4 apples, so 3 x 4 = 12 apples.\n"
+    assert result.answer == "12"  # 13 was only ever written, never computed
+
+
+@pytest.mark.parametrize("on_mismatch", ["prefer_supported", "prefer_chain", "prefer_stated", "flag"])
+def test_replaying_a_finished_chain_gives_the_answer_its_solve_gave(on_mismatch: str) -> None:
+    pol = policy(final={"on_mismatch": on_mismatch})
+    result, _ = solve([[SURE_RIGHT], [CHECK_AFTER], [FINAL_12]], pol)
+    text = "".join(s["text"] for s in result.steps)
+    replayed = replay_answer(text, strategies=pol.final.answer_strategies, on_mismatch=on_mismatch)
+    assert replayed == (result.answer, result.final["resolution"])
 
 
 def test_step_and_token_limits_end_the_solve() -> None:
