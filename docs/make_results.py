@@ -513,15 +513,16 @@ CAVEATS = """\
   thousands separators, trailing zeros and `%` aside). The last-number fallback applies to answers cut
   at the budget too, as in the usual "flexible" GSM8K scoring, and to every self-consistency chain before
   the vote. A read of every row on 2026-11-25 found it scoring three rows wrongly: the 0.5B's `sim-nf4` +
-  orchestrator, GSM8K question 47, counted right from an intermediate "15 MB/s" in a cut answer (21/60
-  without it), and the 1.5B's synthetic self-consistency questions 31 and 47 counted wrong because a chain
+  orchestrator, GSM8K question 48, counted right from an intermediate "15 MB/s" in a cut answer (21/60
+  without it), and the 1.5B's synthetic self-consistency questions 32 and 48 counted wrong because a chain
   cut in the middle of Python code voted its step number or a constant, tying the vote, which chain order
   then settled (50/60 without them). Another 28 right rows, spread over the configurations, rest on a
   cut answer whose last number was the right result of its last calculation. The `arithmetic` policy
   answers with the chain's last checked value where it differs from the stated one (`on_mismatch:
-  prefer_chain`); over every orchestrated row so far that won one question and lost two where the model
-  had boxed the right answer (the 1.5B under `rtn-int3`, synthetic questions 29 and 36: the last checked
-  value was a side computation, 17/10 ≈ 1.7, and a check of the answer, 6 × 23 = 138).
+  prefer_chain`), which overrides a right answer followed by a side computation or a check: the 1.5B under
+  `rtn-int3` boxed the right answer to synthetic questions 30 and 37, and the last checked values were
+  17/10 ≈ 1.7 and 6 × 23 = 138. The section "The final-answer rule, replayed" scores every orchestrated
+  row under each rule.
 - **Cost.** Tokens count everything generated (rejected candidates, every self-consistency chain). Each
   row records its `batch`: questions advancing together for plain greedy and self-consistency (4 to 32;
   32 decode ~1.9× the tokens per second of 8 here), solves at once for the orchestrator (1 to 16). An
@@ -788,6 +789,73 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
                 + "."
             )
     return lines
+
+
+RULES = ("prefer_chain", "prefer_supported", "prefer_stated")
+
+
+def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
+    """Every orchestrated row's stored text answered again under each ``final.on_mismatch`` rule, so the
+    rule can be judged on what the model wrote rather than on a rerun (which would also change the tokens)."""
+    from orchestrator.eval_data import parse_config
+    from orchestrator.eval_stats import sign_test
+    from orchestrator.verdicts import replay_answer
+    from policies import load_policy
+    from verifiers import answers_match
+
+    lines = [
+        "| suite: model | configuration | n | recorded (its rule) | " + " | ".join(f"`{r}`" for r in RULES) + " |",
+        "|---|---|---|---|" + "---|" * len(RULES),
+    ]
+    n_rows = reproduced = 0
+    moved: dict[str, list[str]] = {"won": [], "lost": []}  # prefer_supported against prefer_chain
+    for stage, summary in sections:
+        for e in summary["configs"]:
+            cfg = parse_config(e["config"])
+            if cfg.method != "orchestrated":
+                continue
+            final = load_policy(cfg.policy_name).final
+            right = dict.fromkeys(RULES, 0)
+            rows = _leading_rows(stage.out, e["config"])
+            for index, row in rows.items():
+                got = {}
+                for rule in RULES:
+                    answer, _ = replay_answer(row["text"], strategies=final.answer_strategies, on_mismatch=rule)
+                    got[rule] = answers_match(answer, str(row["gold"])) is True if answer is not None else False
+                    right[rule] += got[rule]
+                n_rows += 1
+                reproduced += got[final.on_mismatch] == bool(row["correct"]) if final.on_mismatch in got else 0
+                if got["prefer_supported"] != got["prefer_chain"]:
+                    where = f"{stage.suite} {stage.model} `{cfg.quant}` q{index + 1}"
+                    moved["won" if got["prefer_supported"] else "lost"].append(where)
+            if rows:
+                recorded = sum(bool(r["correct"]) for r in rows.values())
+                lines.append(
+                    f"| {stage.suite}: {stage.model} | {_label(e)} | {len(rows)} | {recorded} "
+                    f"(`{final.on_mismatch}`) | " + " | ".join(str(right[r]) for r in RULES) + " |"
+                )
+    if n_rows == 0:
+        return ["No orchestrated rows yet."]
+    won, lost = moved["won"], moved["lost"]
+    return [
+        "The orchestrator answers with the stated answer unless it differs from the last value a checker "
+        "checked in the chain; the policy's `final.on_mismatch` then decides. The `arithmetic` policy these rows "
+        "ran under takes the chain's value (`prefer_chain`). Each row's stored text is answered again below "
+        "under each rule, its checked values found by running the arithmetic checker over each line as written "
+        f"(corrections applied): the replay under the row's own rule gives its recorded score on {reproduced} of "
+        f"{n_rows} rows. `prefer_supported` keeps a stated answer that some checked step computed and takes the "
+        "chain's value otherwise.\n",
+        *lines,
+        "",
+        f"Against `prefer_chain`, `prefer_supported` wins {len(won)} question{'s' * (len(won) != 1)} and loses "
+        f"{len(lost)} (sign test p = {sign_test(len(won), len(lost)):.2f})"
+        + (f": won {', '.join(won)}" if won else "")
+        + (f"; lost {', '.join(lost)}" if lost else "")
+        + ". `prefer_stated` never looks at the chain; where it scores more, the difference is stated answers "
+        "that no checked step computed (on GSM8K, mostly a cut answer's last number). The `word_problems` "
+        "policy uses `prefer_supported`; `arithmetic` keeps `prefer_chain` until the plan's stages that extend "
+        "it are done, since a policy edit makes a run refuse to resume the rows made under the old one.\n",
+    ]
 
 
 def calibration_sections() -> list[str]:
@@ -1121,6 +1189,9 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
             "",
         ]
     parts += [
+        "## The final-answer rule, replayed\n",
+        *final_rule_section(sections),
+        "",
         "## Confidence thresholds: `qslm calibrate`\n",
         "How often the orchestrator re-samples is set by the policy's threshold on the step score, so most of "
         "its cost is too. `qslm calibrate` scores and checks plain greedy steps and picks the threshold that "

@@ -67,6 +67,9 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
     for line in text.splitlines():
         if line.startswith("- ") and "% →" in line:
             assert re.search(r"\(n = \d+[;)]|lost \d+ of \d+;|on the \d+ (shared|paired) questions", line), line
+    # the final-answer replay, under each row's own rule, gives back every recorded orchestrated score
+    replay = re.search(r"gives its recorded score on (\d+) of (\d+) rows", text)
+    assert replay and replay.group(1) == replay.group(2) and int(replay.group(2)) > 0
     # each results folder got its table, summary and plots
     for folder in (tmp_path / "docs" / "results").iterdir():
         if (folder / "results.jsonl").is_file():
