@@ -780,11 +780,22 @@ def standing(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
             else:
                 time_text = ""
             tok = cost.get("tokens_ratio")
+            if tok and time_text:
+                cost_text = f"{time_text} of plain greedy on the quantized model ({tok:.2f}× the tokens)"
+            elif tok:
+                timed = cost.get("seconds_n") or 0
+                why = f"only {timed} of {cost.get('n')} questions" if timed else "no question"
+                cost_text = (
+                    f"; {tok:.2f}× the tokens of plain greedy on the quantized model (no time ratio: {why} "
+                    "timed on the same machine on both sides)"
+                )
+            else:
+                cost_text = ""
             lines.append(
                 f"- {stage.suite}, {stage.model}, {_label(e)}: accuracy {100 * acc['quantized']:.0f}% → "
                 f"{100 * acc['method']:.0f}% against {100 * acc['reference']:.0f}% at full precision "
                 f"(n = {rest['n']}): restoration {value}; {_won_back(rest)}"
-                + (f"{time_text} of plain greedy on the quantized model ({tok:.2f}× the tokens)" if tok else "")
+                + cost_text
                 + _row_note(e, stage.out, short=True)
                 + "."
             )
@@ -808,7 +819,8 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
         "|---|---|---|---|" + "---|" * len(RULES),
     ]
     n_rows = reproduced = 0
-    moved: dict[str, list[str]] = {"won": [], "lost": []}  # prefer_supported against prefer_chain
+    # prefer_supported against prefer_chain; right under prefer_stated alone
+    moved: dict[str, list[str]] = {"won": [], "lost": [], "stated": []}
     for stage, summary in sections:
         for e in summary["configs"]:
             cfg = parse_config(e["config"])
@@ -825,9 +837,11 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
                     right[rule] += got[rule]
                 n_rows += 1
                 reproduced += got[final.on_mismatch] == bool(row["correct"]) if final.on_mismatch in got else 0
+                where = f"{stage.suite} {stage.model} {_label(e)} q{index + 1}"
                 if got["prefer_supported"] != got["prefer_chain"]:
-                    where = f"{stage.suite} {stage.model} `{cfg.quant}` q{index + 1}"
                     moved["won" if got["prefer_supported"] else "lost"].append(where)
+                if got["prefer_stated"] and not got["prefer_supported"]:
+                    moved["stated"].append(where)
             if rows:
                 recorded = sum(bool(r["correct"]) for r in rows.values())
                 lines.append(
@@ -851,8 +865,12 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
         f"{len(lost)} (sign test p = {sign_test(len(won), len(lost)):.2f})"
         + (f": won {', '.join(won)}" if won else "")
         + (f"; lost {', '.join(lost)}" if lost else "")
-        + ". `prefer_stated` never looks at the chain; where it scores more, the difference is stated answers "
-        "that no checked step computed (on GSM8K, mostly a cut answer's last number). The `word_problems` "
+        + " (on the rows of 2026-11-25 the two 1.5B questions are right boxed answers and the 0.5B's is an answer "
+        "cut at the budget whose last number, 2, is both a value a checked step computed and the gold answer: "
+        "luck as much as support). `prefer_stated` never looks at the chain; it alone is right on "
+        + (", ".join(moved["stated"]) or "no question")
+        + " (on the rows of 2026-11-25 each of these was an answer cut at the budget whose last number, a step "
+        "number or an operand, happened to equal the gold answer). The `word_problems` "
         "policy uses `prefer_supported`; `arithmetic` keeps `prefer_chain` until the plan's stages that extend "
         "it are done, since a policy edit makes a run refuse to resume the rows made under the old one.\n",
     ]
