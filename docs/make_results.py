@@ -876,6 +876,77 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
     ]
 
 
+STRICT = ("boxed", "answer_is", "hashes")  # the answer strategies that need the model to state an answer
+
+
+def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
+    """Each plain and orchestrated row scored again counting only an answer the model stated (``\\boxed{}``,
+    "the answer is", "#### N"): no last-number fallback, no chain value standing in for a missing answer. The
+    tables' flexible scoring reads a number out of every cut answer; this says how much of a result rests on
+    that reading."""
+    from orchestrator.eval_data import parse_config
+    from orchestrator.eval_stats import discordant, sign_test
+    from orchestrator.verdicts import replay_answer
+    from policies import load_policy
+    from verifiers import answers_match, extract_answer
+
+    table = [
+        "| suite: model | configuration | n | flexible (the tables) | strict | stated an answer |",
+        "|---|---|---|---|---|---|",
+    ]
+    compare = []
+    for stage, summary in sections:
+        strict: dict[str, dict[int, dict[str, bool]]] = {}
+        for e in summary["configs"]:
+            cfg = parse_config(e["config"])
+            rows = _leading_rows(stage.out, e["config"])
+            if cfg.method == "sc" or not rows:
+                continue
+            final = load_policy(cfg.policy_name).final
+            kept = [s for s in final.answer_strategies if s in STRICT]
+            marks = {}
+            for index, row in rows.items():
+                stated = extract_answer(row["text"], strategies=kept) if kept else None
+                answer = stated
+                if stated is not None and cfg.method == "orchestrated":
+                    answer, _ = replay_answer(row["text"], strategies=kept, on_mismatch=final.on_mismatch)
+                right = answer is not None and answers_match(answer, str(row["gold"])) is True
+                marks[index] = {"correct": right, "stated": stated is not None}
+            strict[e["config"]] = marks
+            n = len(marks)
+            table.append(
+                f"| {stage.suite}: {stage.model} | {_label(e)} | {n} | {sum(bool(r['correct']) for r in rows.values())} "
+                f"| {sum(m['correct'] for m in marks.values())} | {sum(m['stated'] for m in marks.values())} |"
+            )
+        for config, marks in strict.items():
+            cfg = parse_config(config)
+            base = f"{cfg.model}:{cfg.quant}:plain"
+            if cfg.method != "orchestrated" or base not in strict:
+                continue
+            shared = sorted(set(marks) & set(strict[base]))
+            if not shared:
+                continue
+            won, lost = discordant(marks, strict[base], shared)
+            e = next(x for x in summary["configs"] if x["config"] == config)
+            compare.append(
+                f"- {stage.suite}, {stage.model}, {_label(e)}, scored strictly against plain greedy on the same "
+                f"weights: {sum(strict[base][q]['correct'] for q in shared)} → {sum(marks[q]['correct'] for q in shared)} "
+                f"of {len(shared)}; gained {len(won)}, lost {len(lost)} (sign test p = {sign_test(len(won), len(lost)):.2f})."
+            )
+    if len(table) == 2:
+        return ["No rows yet."]
+    return [
+        "The tables score an answer cut at the token budget by its last number, as GSM8K's flexible scoring "
+        'does. Counted strictly, a row is right only when the model stated its answer (`\\boxed{}`, "the answer '
+        'is", "#### N") and that answer, after the policy\'s final-answer rule for the orchestrator, equals the '
+        "gold one; a cut answer with no statement counts wrong. Self-consistency is left out: its rows keep one "
+        "chain's text, not all four.\n",
+        *table,
+        "",
+        *compare,
+    ]
+
+
 def calibration_sections() -> list[str]:
     """Per calibrated model × quantization: does the step score find wrong steps, and the thresholds chosen."""
     from orchestrator.calibrate import load_report
@@ -1207,6 +1278,9 @@ def render(sections: list[tuple[Stage, dict[str, Any]]]) -> str:
             "",
         ]
     parts += [
+        "## Scored strictly: only answers the model stated\n",
+        *strict_section(sections),
+        "",
         "## The final-answer rule, replayed\n",
         *final_rule_section(sections),
         "",

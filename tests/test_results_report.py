@@ -70,6 +70,12 @@ def test_report_rebuilds_from_committed_rows(tmp_path: Path, monkeypatch: pytest
     # the final-answer replay, under each row's own rule, gives back every recorded orchestrated score
     replay = re.search(r"gives its recorded score on (\d+) of (\d+) rows", text)
     assert replay and replay.group(1) == replay.group(2) and int(replay.group(2)) > 0
+    # strict scoring only takes away: a row right strictly is right flexibly, and it stated an answer
+    strict_rows = re.findall(r"^\| \w+: [^|]+\| [^|]+\| (\d+) \| (\d+) \| (\d+) \| (\d+) \|$", text, re.M)
+    assert strict_rows
+    for n, flexible, strict, stated in (tuple(map(int, r)) for r in strict_rows):
+        assert strict <= min(flexible, stated) and stated <= n
+    assert any(int(strict) < int(flexible) for _, flexible, strict, _ in strict_rows)  # the GSM8K cut answers
     # each results folder got its table, summary and plots
     for folder in (tmp_path / "docs" / "results").iterdir():
         if (folder / "results.jsonl").is_file():
