@@ -517,7 +517,8 @@ CAVEATS = """\
   without it), and the 1.5B's synthetic self-consistency questions 32 and 48 counted wrong because a chain
   cut in the middle of Python code voted its step number or a constant, tying the vote, which chain order
   then settled (50/60 without them). Another 28 right rows, spread over the configurations, rest on a
-  cut answer whose last number was the right result of its last calculation. The `arithmetic` policy
+  cut answer whose last number was the right result of its last calculation; the section "Scored
+  strictly" counts such rows wrong (self-consistency aside) and compares again. The `arithmetic` policy
   answers with the chain's last checked value where it differs from the stated one (`on_mismatch:
   prefer_chain`), which overrides a right answer followed by a side computation or a check: the 1.5B under
   `rtn-int3` boxed the right answer to synthetic questions 30 and 37, and the last checked values were
