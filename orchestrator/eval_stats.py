@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from orchestrator.eval_data import EvalConfig
+from orchestrator.eval_strict import strict_marks
 
 Z95 = 1.959963984540054  # two-sided 95% normal quantile
 
@@ -153,6 +154,7 @@ def summarize(
         n = len(mine)
         correct = sum(1 for r in mine.values() if r.get("correct"))
         answered = sum(1 for r in mine.values() if r.get("answer") is not None)
+        marks = strict_marks(mine, config) if mine else None
         entry: dict[str, Any] = {
             "config": config.id,
             "model": config.model,
@@ -164,6 +166,12 @@ def summarize(
             "expected": expected,
             "complete": expected is not None and n >= expected,
             "accuracy": _rate(correct, n),
+            # only answers the model stated count (orchestrator.eval_strict); None for self-consistency
+            "strict": (
+                {**_rate(sum(r for r, _ in marks.values()), n), "stated": sum(st for _, st in marks.values())}
+                if marks is not None
+                else None
+            ),
             "answered": answered,
             "tokens_mean": _mean([float(r["tokens"]) for r in mine.values()]),
             "tokens_kept_mean": _mean([float(r.get("tokens_kept", r["tokens"])) for r in mine.values()]),

@@ -14,6 +14,7 @@ from orchestrator.eval_data import EvalConfig, load_questions, parse_config
 from orchestrator.eval_methods import majority
 from orchestrator.eval_report import markdown_table, write_reports
 from orchestrator.eval_stats import answers_agree, restoration, sign_test, summarize, wilson
+from orchestrator.eval_strict import strict_marks
 from orchestrator.evaluate import ResultStore, add_eval_arguments, build_summary, run_eval, run_eval_command
 from tests.tiny import save_tiny
 
@@ -237,6 +238,27 @@ def test_summary_on_a_hand_made_table() -> None:
     assert (r["cut"], q["cut"], o["cut"]) == (0, 1, 1)
     assert "| 1/4 |" in markdown_table({"configs": [o]})
     assert o["accuracy"]["ci95"] == list(wilson(2, 4))
+
+
+def test_strict_scoring_counts_only_answers_the_model_stated() -> None:
+    plain, orch, sc = (
+        parse_config(c) for c in ("m:sim-nf4:plain", "m:sim-nf4:orchestrated:arithmetic", "m:sim-nf4:sc4")
+    )
+    texts = {
+        "boxed": "So 3 x 4 = 12.\nThe answer is \\boxed{12}.",
+        "cut": "1. First, 3 x 4 = 12 apples\n2. Then 12",  # cut at the budget: its last number is the gold 12
+        "checked after": "3 x 4 = 12, so \\boxed{12}.\nCheck: 12 / 3 = 4.",  # a check after the stated answer
+    }
+    rows = {k: {"text": t, "gold": "12"} for k, t in texts.items()}
+    assert strict_marks(rows, plain) == {"boxed": (True, True), "cut": (False, False), "checked after": (True, True)}
+    # the orchestrator's answer is its policy's: arithmetic prefers the chain's last checked value, 4
+    assert strict_marks(rows, orch) == {"boxed": (True, True), "cut": (False, False), "checked after": (False, True)}
+    assert strict_marks(rows, sc) is None  # its rows keep one chain's text of several
+    # summarize carries the strict count beside the flexible one, and the table shows it
+    flexible = [{**_r(plain.id, f"q{i}", "12", True), **row} for i, row in enumerate(rows.values())]
+    (entry,) = summarize(flexible, [plain])
+    assert (entry["accuracy"]["k"], entry["strict"]["k"], entry["strict"]["stated"]) == (3, 2, 2)
+    assert "| 2/3 |" in markdown_table({"configs": [entry]})
 
 
 def test_restoration_undefined_when_reference_equals_quantized() -> None:
