@@ -491,6 +491,9 @@ CAVEATS = """\
   visible. A configuration still running is summarized on its leading questions, those before the first
   one not yet answered (concurrent solves finish out of order, the quick ones first; the table's status
   says how many rows are written and how many the figures use).
+- **Strict.** Right answers counting only those the model stated (`\\boxed{}`, "the answer is", "#### N"):
+  a cut answer with no statement counts wrong (section "Scored strictly"); "–" for self-consistency,
+  whose rows keep one chain's text.
 - **Paired comparisons.** Fidelity (same final answer as the reference: plain greedy at full precision;
   two missing answers agree) and restoration, (method − quantized) / (reference − quantized), are computed
   on the questions each pair or triple has answered. "Gained / lost" count the questions the method got
@@ -877,9 +880,6 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
     ]
 
 
-STRICT = ("boxed", "answer_is", "hashes")  # the answer strategies that need the model to state an answer
-
-
 def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     """Each plain and orchestrated row scored again counting only an answer the model stated (``\\boxed{}``,
     "the answer is", "#### N"): no last-number fallback, no chain value standing in for a missing answer. The
@@ -887,9 +887,7 @@ def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     that reading."""
     from orchestrator.eval_data import parse_config
     from orchestrator.eval_stats import discordant, sign_test
-    from orchestrator.verdicts import replay_answer
-    from policies import load_policy
-    from verifiers import answers_match, extract_answer
+    from orchestrator.eval_strict import strict_marks
 
     table = [
         "| suite: model | configuration | n | flexible (the tables) | strict | stated an answer |",
@@ -899,25 +897,16 @@ def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     for stage, summary in sections:
         strict: dict[str, dict[int, dict[str, bool]]] = {}
         for e in summary["configs"]:
-            cfg = parse_config(e["config"])
             rows = _leading_rows(stage.out, e["config"])
-            if cfg.method == "sc" or not rows:
+            got = strict_marks(rows, parse_config(e["config"])) if rows else None
+            if got is None:
                 continue
-            final = load_policy(cfg.policy_name).final
-            kept = [s for s in final.answer_strategies if s in STRICT]
-            marks = {}
-            for index, row in rows.items():
-                stated = extract_answer(row["text"], strategies=kept) if kept else None
-                answer = stated
-                if stated is not None and cfg.method == "orchestrated":
-                    answer, _ = replay_answer(row["text"], strategies=kept, on_mismatch=final.on_mismatch)
-                right = answer is not None and answers_match(answer, str(row["gold"])) is True
-                marks[index] = {"correct": right, "stated": stated is not None}
+            marks = {q: {"correct": right, "stated": stated} for q, (right, stated) in got.items()}
             strict[e["config"]] = marks
-            n = len(marks)
             table.append(
-                f"| {stage.suite}: {stage.model} | {_label(e)} | {n} | {sum(bool(r['correct']) for r in rows.values())} "
-                f"| {sum(m['correct'] for m in marks.values())} | {sum(m['stated'] for m in marks.values())} |"
+                f"| {stage.suite}: {stage.model} | {_label(e)} | {len(marks)} | "
+                f"{sum(bool(r['correct']) for r in rows.values())} | {sum(m['correct'] for m in marks.values())} | "
+                f"{sum(m['stated'] for m in marks.values())} |"
             )
         for config, marks in strict.items():
             cfg = parse_config(config)
