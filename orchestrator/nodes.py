@@ -22,7 +22,14 @@ from orchestrator.drafts import (
     verifier_context,
 )
 from orchestrator.state import SolveContext, SolveState
-from orchestrator.verdicts import best_candidate, checked_values, resolve_answer, run_verifiers, verdict_rank
+from orchestrator.verdicts import (
+    best_candidate,
+    checked_values,
+    resolve_answer,
+    run_verifiers,
+    stated_answer,
+    verdict_rank,
+)
 
 
 def propose(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
@@ -317,16 +324,14 @@ def accept(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
 
 def finalize(state: SolveState, runtime: Runtime[SolveContext]) -> dict[str, Any]:
     """Extract the answer; when it disagrees with the chain's last computed value, resolve per policy."""
-    from verifiers import extract_answer
-
     ctx = ctx_of(runtime)
     steps = state.get("steps") or []
     text = "".join(s["text"] for s in steps)
     policy = ctx.policy.final
-    stated = extract_answer(text, strategies=tuple(policy.answer_strategies))
+    stated, explicit = stated_answer(text, policy.answer_strategies)
     values = checked_values(steps)
-    chain = values[-1] if values else None
-    answer, resolution = resolve_answer(stated, values, policy.on_mismatch)
+    chain = values[-1][0] if values else None
+    answer, resolution = resolve_answer(stated, values, policy.on_mismatch, explicit=explicit)
     final = {"answer": answer, "stated": stated, "chain_value": chain, "resolution": resolution}
     last = f"s{len(steps) - 1}" if steps else "q"
     node = {

@@ -15,6 +15,7 @@ import structlog
 log = structlog.get_logger(__name__)
 
 _RANK = {"wrong": 0, "unknown": 1, "correct": 2}
+_FRAC = re.compile(r"\\[dt]?frac\b")  # a LaTeX fraction, whose last number is its denominator
 
 
 def resolve_verifiers(names: Sequence[str]) -> list[tuple[str, Callable[..., Any]]]:
@@ -89,14 +90,14 @@ def best_candidate(pool: Sequence[Mapping[str, Any]], *, repairable: bool = Fals
     return max(pool, key=lambda r: (verdict_rank(r, repairable=repairable), bool(r["text"].strip()), r["confidence"]))
 
 
-def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Every value the chain computed and a verifier checked, in order, written as the chain wrote it.
+def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | None]]:
+    """Every value the chain computed and a verifier checked, in order: (as written, exact).
 
-    A correct claim gives its stated result ("2.2857", not the exact 16/7); a wrong one that was
-    kept gives the corrected result, formatted like the original.
+    As written: a correct claim's stated result ("2.2857", not the exact 16/7), a wrong one's corrected
+    result formatted like the original; its last number, but a LaTeX fraction whole (the last number of
+    ``\\frac{3}{4}`` is its denominator). Exact: the checker's value of the claim's
+    expression ("16/7"), so a stated answer can match what a step computed in either form.
     """
-    from verifiers import extract_answer
-
     values = []
     for step in steps:
         for verdict in step.get("verdicts") or []:
@@ -105,28 +106,54 @@ def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[str]:
                 written = claim.get("stated") if status == "correct" else claim.get("expected")
                 if status not in ("correct", "wrong") or not written:
                     continue
-                value = extract_answer(str(written), strategies=("last_number",)) or claim.get("computed_value")
+                exact = claim.get("computed_value")
+                value = _written_value(str(written)) or exact
                 if value:
-                    values.append(str(value))
+                    values.append((str(value), None if exact is None else str(exact)))
     return values
 
 
-def resolve_answer(stated: str | None, values: Sequence[str], on_mismatch: str) -> tuple[str | None, str]:
-    """The final answer and how it was reached, from the stated answer and the chain's checked values.
+def _written_value(written: str) -> str | None:
+    """The value of a claim's written result: its last number, but a LaTeX fraction whole."""
+    from verifiers import answer_value, extract_answer
+
+    last = extract_answer(written, strategies=("last_number",))
+    if _FRAC.search(written) and answer_value(written) is not None:
+        return written.strip()
+    return last
+
+
+def stated_answer(text: str, strategies: Sequence[str]) -> tuple[str | None, bool]:
+    """The answer ``text`` gives by the first of ``strategies`` that finds one, and whether the text states
+    it (``\\boxed{}``, "the answer is", "#### N") rather than only ending on a number."""
+    from verifiers import extract_answer
+    from verifiers.answers import STATED_STRATEGIES
+
+    answer = extract_answer(text, strategies=tuple(strategies))
+    statements = tuple(s for s in strategies if s in STATED_STRATEGIES)
+    return answer, answer is not None and bool(statements) and extract_answer(text, strategies=statements) is not None
+
+
+def resolve_answer(
+    stated: str | None, values: Sequence[tuple[str, str | None]], on_mismatch: str, *, explicit: bool = True
+) -> tuple[str | None, str]:
+    """The final answer and how it was reached, from the stated answer and the chain's checked values
+    (:func:`checked_values`).
 
     ``on_mismatch`` (a policy's ``final.on_mismatch``) settles a stated answer that differs from the
-    last checked value; with no stated answer the last checked value answers.
+    last checked value; with no stated answer the last checked value answers. ``prefer_supported`` keeps
+    an ``explicit`` answer (one the text states, not its last number) that some checked step computed.
     """
     from verifiers import answers_match
 
-    chain = values[-1] if values else None
+    chain = values[-1][0] if values else None
     if chain is None:
         return stated, "stated"
     if stated is None:
         return chain, "no stated answer; the chain's last computed value"
     if answers_match(stated, chain):
         return stated, "stated"
-    if on_mismatch == "prefer_supported" and any(answers_match(stated, v) for v in values):
+    if on_mismatch == "prefer_supported" and explicit and any(_computed(stated, v) for v in values):
         return stated, "stated answer kept: a checked step computed it"
     if on_mismatch in ("prefer_chain", "prefer_supported"):
         return chain, "chain preferred over stated answer"
@@ -135,16 +162,25 @@ def resolve_answer(stated: str | None, values: Sequence[str], on_mismatch: str) 
     return stated, "stated answer kept over the chain's last computed value"
 
 
+def _computed(stated: str, value: tuple[str, str | None]) -> bool:
+    from verifiers import answers_match
+
+    written, exact = value
+    return bool(answers_match(stated, written) or (exact is not None and answers_match(stated, exact)))
+
+
 def replay_answer(
-    text: str, *, strategies: Sequence[str], on_mismatch: str, verifier: str = "arithmetic"
+    text: str, *, strategies: Sequence[str], on_mismatch: str, cut: bool = False, verifier: str = "arithmetic"
 ) -> tuple[str | None, str]:
-    """The answer a finished chain's ``text`` gets under another ``on_mismatch`` rule, without the model.
+    """The answer a finished chain's ``text`` gets under an ``on_mismatch`` rule, without the model.
 
     The chain's checked values are found again by running ``verifier`` over each line of the text as
-    written (corrections applied), so a stored evaluation row can be rescored under each rule.
+    written (corrections applied), so a stored evaluation row can be rescored under each rule. ``cut``:
+    the text ran out of budget, so its last word is left out of checking, as the solve left it out.
     """
-    from verifiers import extract_answer, run_verifier
+    from verifiers import run_verifier
 
-    steps = [{"verdicts": [run_verifier(verifier, line, {}).to_dict()]} for line in text.splitlines() if line.strip()]
-    stated = extract_answer(text, strategies=tuple(strategies))
-    return resolve_answer(stated, checked_values(steps), on_mismatch)
+    judged = split_unfinished(text)[0] if cut else text
+    steps = [{"verdicts": [run_verifier(verifier, line, {}).to_dict()]} for line in judged.splitlines() if line.strip()]
+    stated, explicit = stated_answer(text, strategies)
+    return resolve_answer(stated, checked_values(steps), on_mismatch, explicit=explicit)

@@ -230,10 +230,10 @@ class FinalConfig(_Section):
     )
     on_mismatch: Literal["prefer_supported", "prefer_chain", "prefer_stated", "flag"] = Field(
         default="flag",
-        description="When the stated answer disagrees with the chain's last checked result: keep it if a checked "
-        "step computed it, else take the chain's (prefer_supported); always take the chain's (prefer_chain, "
-        "which also overrides a right answer followed by a side computation or a check); keep the stated one; "
-        "or keep it and flag the disagreement.",
+        description="When the stated answer disagrees with the chain's last checked result: keep it if the text "
+        "states it (boxed, 'the answer is', '####') and a checked step computed it, else take the chain's "
+        "(prefer_supported); always take the chain's (prefer_chain, which also overrides a right answer followed "
+        "by a side computation or a check); keep the stated one; or keep it and flag the disagreement.",
     )
 
     @field_validator("answer_strategies")

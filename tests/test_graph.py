@@ -206,6 +206,32 @@ def test_replaying_a_finished_chain_gives_the_answer_its_solve_gave(on_mismatch:
     assert replayed == (result.answer, result.final["resolution"])
 
 
+STRATEGIES = ("boxed", "answer_is", "last_number")
+
+
+@pytest.mark.parametrize(
+    ("text", "on_mismatch", "cut", "expected"),
+    [
+        # a LaTeX fraction is its value, not its denominator: the stated answer agrees with the chain
+        ("So \\(\\frac{1}{2}+\\frac{1}{4}=\\frac{3}{4}\\).\nThe answer is \\boxed{\\frac{3}{4}}.", "prefer_chain",
+         False, ("\\frac{3}{4}", "stated")),
+        # the exact value a step computed supports a stated answer written otherwise than the step's rounding
+        ("Each share is 16 / 7 = 2.2857 kg.\nCheck: 2 x 7 = 14.\nSo \\boxed{\\frac{16}{7}}.", "prefer_supported",
+         False, ("\\frac{16}{7}", "stated answer kept: a checked step computed it")),
+        # a last number the text never states (a step number, cut short) is no answer to keep
+        ("3 x 4 = 12\nThen 12 / 3 = 4\nStep 12", "prefer_supported", False,
+         ("4", "chain preferred over stated answer")),
+        # cut at the budget: its last word ("= 32" of "= 320") is not judged, as the solve did not judge it
+        ("3 x 4 = 12\nThen 80 x 4 = 32", "prefer_chain", True, ("12", "chain preferred over stated answer")),
+        ("3 x 4 = 12\nThen 80 x 4 = 32", "prefer_chain", False, ("320", "chain preferred over stated answer")),
+    ],
+)  # fmt: skip
+def test_replayed_answers_read_fractions_exact_values_statements_and_cut_words(
+    text: str, on_mismatch: str, cut: bool, expected: tuple[str, str]
+) -> None:
+    assert replay_answer(text, strategies=STRATEGIES, on_mismatch=on_mismatch, cut=cut) == expected
+
+
 def test_step_and_token_limits_end_the_solve() -> None:
     pol = policy(steps={"max_steps": 2})
     result, _ = solve([[Draft("First, 1 + 1 = 2.\n")], [Draft("Then 2 + 2 = 4.\n")]], pol)

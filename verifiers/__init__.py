@@ -6,7 +6,7 @@ user code join the same way (``register_verifier``, ``get_verifier``, ``run_veri
 """
 
 from verifiers import builtins as _builtins  # registers "arithmetic" and "final_answer"
-from verifiers.answers import answers_match, extract_answer
+from verifiers.answers import answer_value, answers_match, extract_answer
 from verifiers.arithmetic import check_step
 from verifiers.errors import ExpressionError, LimitExceededError, UnknownVerifierError
 from verifiers.parser import Expr, evaluate, parse_expression
@@ -32,6 +32,7 @@ __all__ = [
     "Verdict",
     "Verifier",
     "VerifierRegistry",
+    "answer_value",
     "answers_match",
     "check_step",
     "evaluate",

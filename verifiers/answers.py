@@ -28,6 +28,7 @@ from verifiers.parser import parse_expression
 
 STRATEGIES = ("boxed", "answer_is", "hashes", "last_number")
 DEFAULT_STRATEGIES = STRATEGIES
+STATED_STRATEGIES = ("boxed", "answer_is", "hashes")  # those that find an answer only where the text states one
 MAX_ANSWER_CHARS = 300  # longer answers are not read at all
 MATH_VERIFY_MAX_CHARS = 100  # Math-Verify's LaTeX parser slows down fast with size and nesting:
 MATH_VERIFY_MAX_DEPTH = 4  # brackets nested deeper than this are not handed to it
@@ -194,6 +195,20 @@ def _quiet_math_verify() -> None:
         log = logging.getLogger(name)
         if not any(isinstance(f, _DropTimeoutNotice) for f in log.filters):
             log.addFilter(_DropTimeoutNotice())
+
+
+def answer_value(answer: str) -> Fraction | None:
+    """The exact value of a plain answer ("$1,200", "\\frac{3}{4}", "25%" is 1/4), or None when it is not
+    one; our own parser only (no Math-Verify), so it is cheap and never slow.
+
+    >>> answer_value(r"\\frac{3}{4}"), answer_value("3 hours and 20 minutes")
+    (Fraction(3, 4), None)
+    """
+    try:
+        parsed = _plain_value(answer)
+    except (ExpressionError, LimitExceededError):
+        return None
+    return parsed[0] if parsed is not None else None
 
 
 def answers_match(predicted: str | None, gold: str | None) -> bool | None:
