@@ -13,30 +13,23 @@ from typing import Any
 
 from orchestrator.eval_data import EvalConfig
 
-STATED_STRATEGIES = ("boxed", "answer_is", "hashes")  # the answer strategies that need a statement
-
 
 def strict_marks(rows: Mapping[Any, Mapping[str, Any]], config: EvalConfig) -> dict[Any, tuple[bool, bool]] | None:
     """Per row (same keys): (right, stated) scored strictly, or None where the rows cannot be.
 
-    ``stated``: the text states an answer by one of the policy's strategies that need a statement. An
-    orchestrated row's stated answer then goes through its policy's final-answer rule, replayed on the
-    text (see :func:`orchestrator.verdicts.replay_answer`). Self-consistency rows keep one chain's text,
-    not every chain's, so they are not scored (None), nor are rows without text.
+    ``stated``: the text states an answer (``\\boxed{}``, "the answer is", "#### N"); a stated row is
+    right when it was scored right. That is the recorded answer: the shipped policies try the last number
+    only after the statements, so a stated answer is the one the row was scored on, after the
+    orchestrator's final-answer rule where it ran. Self-consistency rows keep one chain's text, not every
+    chain's, so they are not scored (None), nor are rows without text.
     """
-    from orchestrator.verdicts import replay_answer
-    from policies import load_policy
-    from verifiers import answers_match, extract_answer
+    from verifiers import extract_answer
+    from verifiers.answers import STATED_STRATEGIES
 
     if config.method == "sc" or not all(isinstance(r.get("text"), str) for r in rows.values()):
         return None
-    final = load_policy(config.policy_name).final
-    kept = tuple(s for s in final.answer_strategies if s in STATED_STRATEGIES)
     marks = {}
     for key, row in rows.items():
-        answer = extract_answer(row["text"], strategies=kept) if kept else None
-        stated = answer is not None
-        if stated and config.method == "orchestrated":
-            answer, _ = replay_answer(row["text"], strategies=kept, on_mismatch=final.on_mismatch)
-        marks[key] = (answer is not None and answers_match(answer, str(row["gold"])) is True, stated)
+        stated = extract_answer(row["text"], strategies=STATED_STRATEGIES) is not None
+        marks[key] = (stated and bool(row.get("correct")), stated)
     return marks

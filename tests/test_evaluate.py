@@ -241,24 +241,24 @@ def test_summary_on_a_hand_made_table() -> None:
 
 
 def test_strict_scoring_counts_only_answers_the_model_stated() -> None:
-    plain, orch, sc = (
-        parse_config(c) for c in ("m:sim-nf4:plain", "m:sim-nf4:orchestrated:arithmetic", "m:sim-nf4:sc4")
-    )
-    texts = {
-        "boxed": "So 3 x 4 = 12.\nThe answer is \\boxed{12}.",
-        "cut": "1. First, 3 x 4 = 12 apples\n2. Then 12",  # cut at the budget: its last number is the gold 12
-        "checked after": "3 x 4 = 12, so \\boxed{12}.\nCheck: 12 / 3 = 4.",  # a check after the stated answer
+    plain, sc = parse_config("m:sim-nf4:plain"), parse_config("m:sim-nf4:sc4")
+    rows = {  # as scored by the evaluation: flexibly, the last number standing in for a missing statement
+        "boxed": {"text": "So 3 x 4 = 12.\nThe answer is \\boxed{12}.", "answer": "12", "correct": True},
+        "cut": {"text": "1. First, 3 x 4 = 12 apples\n2. Then 12", "answer": "12", "correct": True},
+        "hashes": {"text": "3 x 4 = 13\n#### 13", "answer": "13", "correct": False},
+        "stated wrong": {"text": "The answer is 11.", "answer": "11", "correct": False},
     }
-    rows = {k: {"text": t, "gold": "12"} for k, t in texts.items()}
-    assert strict_marks(rows, plain) == {"boxed": (True, True), "cut": (False, False), "checked after": (True, True)}
-    # the orchestrator's answer is its policy's: arithmetic prefers the chain's last checked value, 4
-    assert strict_marks(rows, orch) == {"boxed": (True, True), "cut": (False, False), "checked after": (False, True)}
+    marks = strict_marks(rows, plain)
+    assert marks == {
+        "boxed": (True, True), "cut": (False, False), "hashes": (False, True), "stated wrong": (False, True)
+    }  # fmt: skip
     assert strict_marks(rows, sc) is None  # its rows keep one chain's text of several
+    assert strict_marks({"q0": {"answer": "12", "correct": True}}, plain) is None  # no text to read
     # summarize carries the strict count beside the flexible one, and the table shows it
-    flexible = [{**_r(plain.id, f"q{i}", "12", True), **row} for i, row in enumerate(rows.values())]
+    flexible = [{**_r(plain.id, f"q{i}", row["answer"], row["correct"]), **row} for i, row in enumerate(rows.values())]
     (entry,) = summarize(flexible, [plain])
-    assert (entry["accuracy"]["k"], entry["strict"]["k"], entry["strict"]["stated"]) == (3, 2, 2)
-    assert "| 2/3 |" in markdown_table({"configs": [entry]})
+    assert (entry["accuracy"]["k"], entry["strict"]["k"], entry["strict"]["stated"]) == (2, 1, 3)
+    assert "| 1/4 |" in markdown_table({"configs": [entry]})
 
 
 def test_restoration_undefined_when_reference_equals_quantized() -> None:
