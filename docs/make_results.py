@@ -813,8 +813,8 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
     """Every orchestrated row's stored text answered again under each ``final.on_mismatch`` rule, so the
     rule can be judged on what the model wrote rather than on a rerun (which would also change the tokens)."""
     from orchestrator.eval_data import parse_config
-    from orchestrator.eval_stats import sign_test
-    from orchestrator.verdicts import replay_answer
+    from orchestrator.eval_stats import sign_test, was_cut
+    from orchestrator.verdicts import replay_answer, stated_answer
     from policies import load_policy
     from verifiers import answers_match
 
@@ -823,8 +823,9 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
         "|---|---|---|---|" + "---|" * len(RULES),
     ]
     n_rows = reproduced = 0
-    # prefer_supported against prefer_chain; right under prefer_stated alone
-    moved: dict[str, list[str]] = {"won": [], "lost": [], "stated": []}
+    own_rules: set[str] = set()
+    # prefer_supported against prefer_chain; right under prefer_stated alone (and whether the text stated it)
+    moved: dict[str, list[str]] = {"won": [], "lost": [], "stated": [], "stated_unsaid": [], "differs": []}
     for stage, summary in sections:
         for e in summary["configs"]:
             cfg = parse_config(e["config"])
@@ -834,19 +835,30 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
             right = dict.fromkeys(RULES, 0)
             rows = _leading_rows(stage.out, e["config"])
             for index, row in rows.items():
+                replay = functools.partial(
+                    replay_answer, row["text"], strategies=final.answer_strategies, cut=was_cut(row)
+                )
                 got = {}
                 for rule in RULES:
-                    answer, _ = replay_answer(row["text"], strategies=final.answer_strategies, on_mismatch=rule)
-                    got[rule] = answers_match(answer, str(row["gold"])) is True if answer is not None else False
+                    answer, _ = replay(on_mismatch=rule)
+                    got[rule] = answer is not None and answers_match(answer, str(row["gold"])) is True
                     right[rule] += got[rule]
                 n_rows += 1
-                reproduced += got[final.on_mismatch] == bool(row["correct"]) if final.on_mismatch in got else 0
                 where = f"{stage.suite} {stage.model} {_label(e)} q{index + 1}"
+                own = replay(on_mismatch=final.on_mismatch)
+                if own == (row["answer"], row.get("resolution")):
+                    reproduced += 1
+                else:
+                    own_right = own[0] is not None and answers_match(own[0], str(row["gold"])) is True
+                    moved["differs"].append(where + (" (**scored otherwise**)" if own_right != row["correct"] else ""))
                 if got["prefer_supported"] != got["prefer_chain"]:
                     moved["won" if got["prefer_supported"] else "lost"].append(where)
                 if got["prefer_stated"] and not got["prefer_supported"]:
                     moved["stated"].append(where)
+                    if not stated_answer(row["text"], final.answer_strategies)[1]:
+                        moved["stated_unsaid"].append(where)
             if rows:
+                own_rules.add(final.on_mismatch)
                 recorded = sum(bool(r["correct"]) for r in rows.values())
                 lines.append(
                     f"| {stage.suite}: {stage.model} | {_label(e)} | {len(rows)} | {recorded} "
@@ -854,29 +866,42 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
                 )
     if n_rows == 0:
         return ["No orchestrated rows yet."]
-    won, lost = moved["won"], moved["lost"]
+    won, lost, alone, unsaid = moved["won"], moved["lost"], moved["stated"], moved["stated_unsaid"]
+    ran = ", ".join(f"`{r}`" for r in sorted(own_rules))
     return [
         "The orchestrator answers with the stated answer unless it differs from the last value a checker "
-        "checked in the chain; the policy's `final.on_mismatch` then decides. The `arithmetic` policy these rows "
-        "ran under takes the chain's value (`prefer_chain`). Each row's stored text is answered again below "
-        "under each rule, its checked values found by running the arithmetic checker over each line as written "
-        f"(corrections applied): the replay under the row's own rule gives its recorded score on {reproduced} of "
-        f"{n_rows} rows. `prefer_supported` keeps a stated answer that some checked step computed and takes the "
-        "chain's value otherwise.\n",
+        "checked in the chain; the policy's `final.on_mismatch` then decides. These rows ran under "
+        f"{ran}. Each row's stored text is answered again below under each rule, its checked values found by "
+        "running the arithmetic checker over each line as written (corrections applied; an answer cut at the "
+        "budget leaves its last word unjudged, as the solve did): under the row's own rule the replay gives "
+        f"its recorded answer and resolution on {reproduced} of {n_rows} rows"
+        + (
+            f"; not on {', '.join(moved['differs'])} (the solve judged steps, which can end inside a line, and "
+            "the code of the day may read a claim otherwise than the code that wrote the row: since 2026-11-25 "
+            "a LaTeX fraction is read whole, not as its denominator)"
+            if moved["differs"]
+            else ""
+        )
+        + '. `prefer_supported` keeps an answer the text states (`\\boxed{}`, "the answer is", '
+        '"#### N") that some checked step computed, in its written or exact form, and takes the chain\'s '
+        "value otherwise.\n",
         *lines,
         "",
         f"Against `prefer_chain`, `prefer_supported` wins {len(won)} question{'s' * (len(won) != 1)} and loses "
         f"{len(lost)} (sign test p = {sign_test(len(won), len(lost)):.2f})"
         + (f": won {', '.join(won)}" if won else "")
         + (f"; lost {', '.join(lost)}" if lost else "")
-        + " (on the rows of 2026-11-25 the two 1.5B questions are right boxed answers and the 0.5B's is an answer "
-        "cut at the budget whose last number, 2, is both a value a checked step computed and the gold answer: "
-        "luck as much as support). `prefer_stated` never looks at the chain; it alone is right on "
-        + (", ".join(moved["stated"]) or "no question")
-        + " (on the rows of 2026-11-25 each of these was an answer cut at the budget whose last number, a step "
-        "number or an operand, happened to equal the gold answer). The `word_problems` "
-        "policy uses `prefer_supported`; `arithmetic` keeps `prefer_chain` until the plan's stages that extend "
-        "it are done, since a policy edit makes a run refuse to resume the rows made under the old one.\n",
+        + ". `prefer_stated` never looks at the chain; it alone is right on "
+        + (", ".join(alone) or "no question")
+        + (
+            f" ({len(unsaid)} of them stating no answer: the last number of the text, cut at the budget, "
+            "happened to equal the gold answer)"
+            if unsaid
+            else ""
+        )
+        + ". The `word_problems` policy uses `prefer_supported`; `arithmetic` keeps `prefer_chain` until the "
+        "plan's stages that extend it are done, since a policy edit makes a run refuse to resume the rows made "
+        "under the old one.\n",
     ]
 
 
