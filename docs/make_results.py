@@ -697,6 +697,8 @@ def _quantization_verdict(e: dict[str, Any]) -> str:
 
 def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     """What quantization costs, then where the orchestrator helps and where it does not, paired per question."""
+    from orchestrator.eval_stats import sign_test
+
     costs, lines, tests = [], [], []
     for stage, summary in sections:
         for e in summary["configs"]:
@@ -714,8 +716,14 @@ def headline(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
                 else ""
             )
             tok = (e.get("cost") or {}).get("tokens_ratio")
+            pair = _strict_against_plain(stage, e["config"])
+            strictly = (
+                f"; scored strictly, gained {len(pair[3])}, lost {len(pair[4])} (p = {sign_test(len(pair[3]), len(pair[4])):.2f})"
+                if pair is not None and pair[2]
+                else ""
+            )
             lines.append(
-                f"- {stage.suite}, {stage.model}, {_label(e)}: {scores}{_verdict(e)}{_attribution(rest)}"
+                f"- {stage.suite}, {stage.model}, {_label(e)}: {scores}{_verdict(e)}{_attribution(rest)}{strictly}"
                 + (f"; {tok:.2f}× the tokens" if tok else "")
                 + _row_note(e, stage.out)
                 + "."
@@ -905,14 +913,37 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
     ]
 
 
+def _strict_marks(stage: Stage, config: str) -> dict[int, tuple[bool, bool]] | None:
+    """A configuration's leading rows scored strictly (see ``orchestrator.eval_strict``), by question."""
+    from orchestrator.eval_data import parse_config
+    from orchestrator.eval_strict import strict_marks
+
+    rows = _leading_rows(stage.out, config)
+    return strict_marks(rows, parse_config(config)) if rows else None
+
+
+def _strict_against_plain(stage: Stage, config: str) -> tuple[int, int, int, list[int], list[int]] | None:
+    """Scored strictly, an orchestrated configuration against plain greedy on the same weights, on the
+    questions both answered: (plain right, its right, questions, gained, lost)."""
+    from orchestrator.eval_data import parse_config
+    from orchestrator.eval_stats import discordant
+
+    cfg = parse_config(config)
+    mine, base = _strict_marks(stage, config), _strict_marks(stage, f"{cfg.model}:{cfg.quant}:plain")
+    if cfg.method != "orchestrated" or not mine or not base:
+        return None
+    shared = sorted(set(mine) & set(base))
+    as_rows = [{q: {"correct": marks[q][0]} for q in shared} for marks in (mine, base)]
+    won, lost = discordant(as_rows[0], as_rows[1], shared)
+    return sum(base[q][0] for q in shared), sum(mine[q][0] for q in shared), len(shared), won, lost
+
+
 def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     """Each plain and orchestrated row scored again counting only an answer the model stated (``\\boxed{}``,
     "the answer is", "#### N"): no last-number fallback, no chain value standing in for a missing answer. The
     tables' flexible scoring reads a number out of every cut answer; this says how much of a result rests on
     that reading."""
-    from orchestrator.eval_data import parse_config
-    from orchestrator.eval_stats import discordant, sign_test
-    from orchestrator.eval_strict import strict_marks
+    from orchestrator.eval_stats import sign_test
 
     table = [
         "| suite: model | configuration | n | flexible (the tables) | strict | stated an answer |",
@@ -920,34 +951,23 @@ def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
     ]
     compare = []
     for stage, summary in sections:
-        strict: dict[str, dict[int, dict[str, bool]]] = {}
         for e in summary["configs"]:
-            rows = _leading_rows(stage.out, e["config"])
-            got = strict_marks(rows, parse_config(e["config"])) if rows else None
-            if got is None:
+            marks = _strict_marks(stage, e["config"])
+            if marks is None:
                 continue
-            marks = {q: {"correct": right, "stated": stated} for q, (right, stated) in got.items()}
-            strict[e["config"]] = marks
+            flexible = sum(bool(r["correct"]) for r in _leading_rows(stage.out, e["config"]).values())
             table.append(
-                f"| {stage.suite}: {stage.model} | {_label(e)} | {len(marks)} | "
-                f"{sum(bool(r['correct']) for r in rows.values())} | {sum(m['correct'] for m in marks.values())} | "
-                f"{sum(m['stated'] for m in marks.values())} |"
+                f"| {stage.suite}: {stage.model} | {_label(e)} | {len(marks)} | {flexible} | "
+                f"{sum(right for right, _ in marks.values())} | {sum(stated for _, stated in marks.values())} |"
             )
-        for config, marks in strict.items():
-            cfg = parse_config(config)
-            base = f"{cfg.model}:{cfg.quant}:plain"
-            if cfg.method != "orchestrated" or base not in strict:
-                continue
-            shared = sorted(set(marks) & set(strict[base]))
-            if not shared:
-                continue
-            won, lost = discordant(marks, strict[base], shared)
-            e = next(x for x in summary["configs"] if x["config"] == config)
-            compare.append(
-                f"- {stage.suite}, {stage.model}, {_label(e)}, scored strictly against plain greedy on the same "
-                f"weights: {sum(strict[base][q]['correct'] for q in shared)} → {sum(marks[q]['correct'] for q in shared)} "
-                f"of {len(shared)}; gained {len(won)}, lost {len(lost)} (sign test p = {sign_test(len(won), len(lost)):.2f})."
-            )
+            pair = _strict_against_plain(stage, e["config"])
+            if pair is not None and pair[2]:
+                plain, mine, n, won, lost = pair
+                compare.append(
+                    f"- {stage.suite}, {stage.model}, {_label(e)}, scored strictly against plain greedy on the same "
+                    f"weights: {plain} → {mine} of {n}; gained {len(won)}, lost {len(lost)} "
+                    f"(sign test p = {sign_test(len(won), len(lost)):.2f})."
+                )
     if len(table) == 2:
         return ["No rows yet."]
     return [
