@@ -148,7 +148,9 @@ def write_reports(summary: dict[str, Any], out_dir: str | Path, *, plots: bool =
     intro = (
         f"Questions: `{summary['data']}` (n = {summary['n_questions']}); settings: "
         + ", ".join(f"{k} {v}" for k, v in settings.items())
-        + ". Intervals are Wilson 95%. Fidelity: answer agreement with the reference (plain greedy at quant "
+        + ". Intervals are Wilson 95%. Accuracy reads an answer with no statement by its last number; strict "
+        "counts only answers the text states (boxed, 'the answer is', '####'; not scored for self-consistency). "
+        "Fidelity: answer agreement with the reference (plain greedy at quant "
         "none), paired per question. Restoration: (method − quantized) / (reference − quantized) on the "
         "questions all three answered.\n\n"
     )
