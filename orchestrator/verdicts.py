@@ -117,10 +117,9 @@ def _written_value(written: str) -> str | None:
     """The value of a claim's written result: its last number, but a LaTeX fraction whole."""
     from verifiers import answer_value, extract_answer
 
-    last = extract_answer(written, strategies=("last_number",))
     if _FRAC.search(written) and answer_value(written) is not None:
         return written.strip()
-    return last
+    return extract_answer(written, strategies=("last_number",))
 
 
 def stated_answer(text: str, strategies: Sequence[str]) -> tuple[str | None, bool]:
@@ -163,8 +162,12 @@ def resolve_answer(
 
 
 def _computed(stated: str, value: tuple[str, str | None]) -> bool:
-    from verifiers import answers_match
+    """Whether a checked value, written or exact, is ``stated``: only for a stated answer that reads as a
+    number (what an arithmetic step computes), which also keeps Math-Verify out of the loop."""
+    from verifiers import answer_value, answers_match
 
+    if answer_value(stated) is None:
+        return False
     written, exact = value
     return bool(answers_match(stated, written) or (exact is not None and answers_match(stated, exact)))
 
