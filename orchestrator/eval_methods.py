@@ -163,6 +163,7 @@ def run_self_consistency(
     from orchestrator.generation import StepGenerator
     from orchestrator.steps import Sampling
     from verifiers import extract_answer
+    from verifiers.answers import STATED_STRATEGIES
 
     policy = _policy(config, max_tokens)
     gen = StepGenerator(loaded.model, loaded.tokenizer, boundary="none", stop_strings=policy.steps.stop_strings)
@@ -195,6 +196,11 @@ def run_self_consistency(
                     votes=votes,
                     vote_count=count,
                     chains_finished=[c.finished for c in cands],  # a cut chain's vote may be no answer at all
+                    # each chain's vote where its text states it (strict scoring votes with these alone)
+                    votes_stated=[
+                        v if extract_answer(c.text, strategies=STATED_STRATEGIES) else None
+                        for c, v in zip(cands, votes, strict=True)
+                    ],
                     finished=all(c.finished for c in cands),
                     text=winner,
                 )

@@ -149,7 +149,8 @@ def write_reports(summary: dict[str, Any], out_dir: str | Path, *, plots: bool =
         f"Questions: `{summary['data']}` (n = {summary['n_questions']}); settings: "
         + ", ".join(f"{k} {v}" for k, v in settings.items())
         + ". Intervals are Wilson 95%. Accuracy reads an answer with no statement by its last number; strict "
-        "counts only answers the text states (boxed, 'the answer is', '####'; not scored for self-consistency). "
+        "counts only answers the text states (boxed, 'the answer is', '####'; self-consistency votes with "
+        "the chains that state one). "
         "Fidelity: answer agreement with the reference (plain greedy at quant "
         "none), paired per question. Restoration: (method − quantized) / (reference − quantized) on the "
         "questions all three answered.\n\n"

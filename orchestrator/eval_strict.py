@@ -20,13 +20,23 @@ def strict_marks(rows: Mapping[Any, Mapping[str, Any]], config: EvalConfig) -> d
     ``stated``: the text states an answer (``\\boxed{}``, "the answer is", "#### N"); a stated row is
     right when it was scored right. That is the recorded answer: the shipped policies try the last number
     only after the statements, so a stated answer is the one the row was scored on, after the
-    orchestrator's final-answer rule where it ran. Self-consistency rows keep one chain's text, not every
-    chain's, so they are not scored (None), nor are rows without text.
+    orchestrator's final-answer rule where it ran. Self-consistency votes again with the chains that state
+    an answer (``votes_stated``); rows written before they kept those are not scored (None), nor are rows
+    without text.
     """
-    from verifiers import extract_answer
+    from orchestrator.eval_methods import majority
+    from verifiers import answers_match, extract_answer
     from verifiers.answers import STATED_STRATEGIES
 
-    if config.method == "sc" or not all(isinstance(r.get("text"), str) for r in rows.values()):
+    if config.method == "sc":
+        if not rows or not all(isinstance(r.get("votes_stated"), list) for r in rows.values()):
+            return None
+        voted = {key: majority(row["votes_stated"])[0] for key, row in rows.items()}
+        return {
+            key: (answer is not None and answers_match(answer, str(rows[key]["gold"])) is True, answer is not None)
+            for key, answer in voted.items()
+        }
+    if not all(isinstance(r.get("text"), str) for r in rows.values()):
         return None
     marks = {}
     for key, row in rows.items():

@@ -252,7 +252,13 @@ def test_strict_scoring_counts_only_answers_the_model_stated() -> None:
     assert marks == {
         "boxed": (True, True), "cut": (False, False), "hashes": (False, True), "stated wrong": (False, True)
     }  # fmt: skip
-    assert strict_marks(rows, sc) is None  # its rows keep one chain's text of several
+    assert strict_marks(rows, sc) is None  # rows written before they kept each chain's stated vote
+    votes = {  # self-consistency votes again with the chains that state their answer
+        "q0": {"votes_stated": ["12", None, "12", "7"], "gold": "12"},
+        "q1": {"votes_stated": [None, None, None, None], "gold": "12"},  # every chain read by its last number
+        "q2": {"votes_stated": ["7", "7", None, "12"], "gold": "12"},
+    }
+    assert strict_marks(votes, sc) == {"q0": (True, True), "q1": (False, False), "q2": (False, True)}
     assert strict_marks({"q0": {"answer": "12", "correct": True}}, plain) is None  # no text to read
     # summarize carries the strict count beside the flexible one, and the table shows it
     flexible = [{**_r(plain.id, f"q{i}", row["answer"], row["correct"]), **row} for i, row in enumerate(rows.values())]
@@ -469,6 +475,9 @@ def test_every_method_writes_rows_and_reports(tmp_path: Path, tiny: str) -> None
     sc = [r for r in rows if r["config"].endswith(":sc2")]
     assert all(len(r["votes"]) == 2 and r["tokens"] <= 8 for r in sc)
     assert all(len(r["chains_finished"]) == 2 and r["finished"] == all(r["chains_finished"]) for r in sc)
+    # a 4-token chain states no answer: every vote stands on a last number, so strict scoring has none
+    assert all(r["votes_stated"] == [None, None] for r in sc)
+    assert summary["configs"][2]["strict"]["stated"] == 0
     orch = [r for r in rows if ":orchestrated:" in r["config"]]
     assert all(isinstance(r["interventions"], dict) and r["batch"] == 2 for r in orch)  # both solves at once
     assert all(r["batch"] == 1 for r in rows if r["config"].endswith(":plain") and ":orchestrated" not in r["config"])
