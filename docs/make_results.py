@@ -492,8 +492,8 @@ CAVEATS = """\
   one not yet answered (concurrent solves finish out of order, the quick ones first; the table's status
   says how many rows are written and how many the figures use).
 - **Strict.** Right answers counting only those the model stated (`\\boxed{}`, "the answer is", "#### N"):
-  a cut answer with no statement counts wrong (section "Scored strictly"); "–" for self-consistency,
-  whose rows keep one chain's text.
+  a cut answer with no statement counts wrong (section "Scored strictly"); self-consistency votes again
+  with the chains that state theirs ("–" for rows written before they kept those).
 - **Paired comparisons.** Fidelity (same final answer as the reference: plain greedy at full precision;
   two missing answers agree) and restoration, (method − quantized) / (reference − quantized), are computed
   on the questions each pair or triple has answered. "Gained / lost" count the questions the method got
@@ -923,14 +923,14 @@ def _strict_marks(stage: Stage, config: str) -> dict[int, tuple[bool, bool]] | N
 
 
 def _strict_against_plain(stage: Stage, config: str) -> tuple[int, int, int, list[int], list[int]] | None:
-    """Scored strictly, an orchestrated configuration against plain greedy on the same weights, on the
-    questions both answered: (plain right, its right, questions, gained, lost)."""
+    """Scored strictly, an orchestrated or self-consistency configuration against plain greedy on the same
+    weights, on the questions both answered: (plain right, its right, questions, gained, lost)."""
     from orchestrator.eval_data import parse_config
     from orchestrator.eval_stats import discordant
 
     cfg = parse_config(config)
     mine, base = _strict_marks(stage, config), _strict_marks(stage, f"{cfg.model}:{cfg.quant}:plain")
-    if cfg.method != "orchestrated" or not mine or not base:
+    if cfg.method == "plain" or not mine or not base:
         return None
     shared = sorted(set(mine) & set(base))
     as_rows = [{q: {"correct": marks[q][0]} for q in shared} for marks in (mine, base)]
@@ -974,8 +974,8 @@ def strict_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str]:
         "The tables score an answer cut at the token budget by its last number, as GSM8K's flexible scoring "
         'does. Counted strictly, a row is right only when the model stated its answer (`\\boxed{}`, "the answer '
         'is", "#### N") and that answer, after the policy\'s final-answer rule for the orchestrator, equals the '
-        "gold one; a cut answer with no statement counts wrong. Self-consistency is left out: its rows keep one "
-        "chain's text, not all four.\n",
+        "gold one; a cut answer with no statement counts wrong. Self-consistency votes again with the chains "
+        "that state their answer; its rows written before they kept those are left out.\n",
         *table,
         "",
         *compare,
