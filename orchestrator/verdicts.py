@@ -94,9 +94,9 @@ def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | 
     """Every value the chain computed and a verifier checked, in order: (as written, exact).
 
     As written: a correct claim's stated result ("2.2857", not the exact 16/7), a wrong one's corrected
-    result formatted like the original; its last number, but a LaTeX fraction whole (the last number of
-    ``\\frac{3}{4}`` is its denominator). Exact: the checker's value of the claim's
-    expression ("16/7"), so a stated answer can match what a step computed in either form.
+    result formatted like the original; its last number, unless the result is an expression that means
+    something else (``\\frac{3}{4}``, kept whole; "0.25 × 100", read as 25). Exact: the checker's value
+    of the claim's expression ("16/7"), so a stated answer can match what a step computed in either form.
     """
     values = []
     for step in steps:
@@ -114,12 +114,15 @@ def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | 
 
 
 def _written_value(written: str) -> str | None:
-    """The value of a claim's written result: its last number, but a LaTeX fraction whole."""
-    from verifiers import answer_value, extract_answer
+    """The value of a claim's written result: its last number ("$48", "25%"), unless the result is an
+    expression that means something else: a LaTeX fraction is kept whole, "0.25 × 100" becomes 25."""
+    from verifiers import answer_value, answers_match, extract_answer
 
-    if _FRAC.search(written) and answer_value(written) is not None:
-        return written.strip()
-    return extract_answer(written, strategies=("last_number",))
+    last = extract_answer(written, strategies=("last_number",))
+    whole = answer_value(written)
+    if whole is None or (last is not None and answers_match(written, last)):
+        return last
+    return written.strip() if _FRAC.search(written) else str(whole)
 
 
 def stated_answer(text: str, strategies: Sequence[str]) -> tuple[str | None, bool]:

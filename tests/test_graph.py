@@ -215,6 +215,8 @@ STRATEGIES = ("boxed", "answer_is", "last_number")
         # a LaTeX fraction is its value, not its denominator: the stated answer agrees with the chain
         ("So \\(\\frac{1}{2}+\\frac{1}{4}=\\frac{3}{4}\\).\nThe answer is \\boxed{\\frac{3}{4}}.", "prefer_chain",
          False, ("\\frac{3}{4}", "stated")),
+        # a result written as an expression is its value (10), not its last operand (4)
+        ("So 2 x 5 = 6 + 4 apples.\nThe answer is \\boxed{10}.", "prefer_chain", False, ("10", "stated")),
         # the exact value a step computed supports a stated answer written otherwise than the step's rounding
         ("Each share is 16 / 7 = 2.2857 kg.\nCheck: 2 x 7 = 14.\nSo \\boxed{\\frac{16}{7}}.", "prefer_supported",
          False, ("\\frac{16}{7}", "stated answer kept: a checked step computed it")),
