@@ -886,7 +886,8 @@ def final_rule_section(sections: list[tuple[Stage, dict[str, Any]]]) -> list[str
         + (
             f"; not on {', '.join(moved['differs'])} (the solve judged steps, which can end inside a line, and "
             "the code of the day may read a claim otherwise than the code that wrote the row: since 2026-11-25 "
-            "a LaTeX fraction is read whole, not as its denominator)"
+            "a result written as an expression counts as its value: `\\frac{1}{24}` no longer as 24, "
+            '"6 + 4" no longer as 4)'
             if moved["differs"]
             else ""
         )
