@@ -45,7 +45,8 @@ _LEAD_NUMBER = re.compile(
     r"\s*(?:\\\(|\\\[|\$\$?)?\s*(?P<ans>-?\s?(?:\\\$|\$)?\s?[0-9][0-9,]*(?:\.[0-9]+)?(?:\s?/\s?[0-9]+)?\s?(?:\\?%)?)"
 )
 _UNWRAP = re.compile(r"^\s*(?:\\\(|\\\[|\$\$?)\s*(.*?)\s*(?:\\\)|\\\]|\$\$?)?\s*$", re.DOTALL)
-_TEXT_CMD = re.compile(r"\\(?:text|mathrm|textbf|mbox)\s*\{[^{}]*\}")
+# a unit in text, with its power if any ("\\text{ cm}^2": the 2 is the unit's, not the number's)
+_TEXT_CMD = re.compile(r"\\(?:text|mathrm|textbf|mbox)\s*\{[^{}]*\}(?:\s*\^\s*(?:\{\s*[0-9]\s*\}|[0-9]))?")
 _CLEAN = re.compile(r"\\[,;!: ]|\\(?:left|right|displaystyle)|\\?\$")
 _TRAILING_WORDS = re.compile(r"(?<![\\A-Za-z])[A-Za-z][A-Za-z\s.]*$")  # "18 eggs" -> "18"
 
@@ -123,6 +124,8 @@ def _plain_value(answer: str) -> tuple[Fraction, bool] | None:
     boxed = _boxed(text)
     if boxed is not None:
         text = boxed
+    if len(text) > 4 * MAX_ANSWER_CHARS:  # long text is no plain answer; _TRAILING_WORDS is slow on it
+        return None
     text = _TRAILING_WORDS.sub("", _CLEAN.sub("", text)).strip().rstrip(".").strip()
     if not text or len(text) > MAX_ANSWER_CHARS:
         return None
