@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import structlog
@@ -16,6 +17,8 @@ log = structlog.get_logger(__name__)
 
 _RANK = {"wrong": 0, "unknown": 1, "correct": 2}
 _FRAC = re.compile(r"\\[dt]?frac\b")  # a LaTeX fraction, whose last number is its denominator
+_FRAC_WHOLE = re.compile(r"\\[dt]?frac\s*\{[^{}]*\}\s*\{[^{}]*\}")
+_OPERATOR = re.compile(r"[-+*/×÷]|\\(?:times|cdot|div)\b")
 
 
 def resolve_verifiers(names: Sequence[str]) -> list[tuple[str, Callable[..., Any]]]:
@@ -115,14 +118,23 @@ def checked_values(steps: Sequence[Mapping[str, Any]]) -> list[tuple[str, str | 
 
 def _written_value(written: str) -> str | None:
     """The value of a claim's written result: its last number ("$48", "25%"), unless the result is an
-    expression that means something else: a LaTeX fraction is kept whole, "0.25 × 100" becomes 25."""
-    from verifiers import answer_value, answers_match, extract_answer
+    expression that means something else: a lone LaTeX fraction is kept as written, "0.25 × 100" becomes
+    25 and "20% - 5%" 15%. Our own parser only: this runs on every checked claim of a solve."""
+    from verifiers import answer_value, extract_answer
 
     last = extract_answer(written, strategies=("last_number",))
     whole = answer_value(written)
-    if whole is None or (last is not None and answers_match(written, last)):
+    if whole is None or (last is not None and answer_value(last) == whole):
         return last
-    return written.strip() if _FRAC.search(written) else str(whole)
+    if _FRAC.search(written) and not _OPERATOR.search(_FRAC_WHOLE.sub("", written)):
+        return written.strip()
+    if "%" in written:
+        return f"{_number(whole * 100)}%"
+    return _number(whole)
+
+
+def _number(value: Fraction) -> str:
+    return str(value.numerator) if value.denominator == 1 else str(value)
 
 
 def stated_answer(text: str, strategies: Sequence[str]) -> tuple[str | None, bool]:
@@ -155,7 +167,7 @@ def resolve_answer(
         return chain, "no stated answer; the chain's last computed value"
     if answers_match(stated, chain):
         return stated, "stated"
-    if on_mismatch == "prefer_supported" and explicit and any(_computed(stated, v) for v in values):
+    if on_mismatch == "prefer_supported" and explicit and _computed(stated, values):
         return stated, "stated answer kept: a checked step computed it"
     if on_mismatch in ("prefer_chain", "prefer_supported"):
         return chain, "chain preferred over stated answer"
@@ -164,15 +176,12 @@ def resolve_answer(
     return stated, "stated answer kept over the chain's last computed value"
 
 
-def _computed(stated: str, value: tuple[str, str | None]) -> bool:
-    """Whether a checked value, written or exact, is ``stated``: only for a stated answer that reads as a
-    number (what an arithmetic step computes), which also keeps Math-Verify out of the loop."""
-    from verifiers import answer_value, answers_match
+def _computed(stated: str, values: Sequence[tuple[str, str | None]]) -> bool:
+    """Whether some checked value, written or exact, is ``stated`` (each distinct value compared once)."""
+    from verifiers import answers_match
 
-    if answer_value(stated) is None:
-        return False
-    written, exact = value
-    return bool(answers_match(stated, written) or (exact is not None and answers_match(stated, exact)))
+    forms = dict.fromkeys(form for pair in values for form in pair if form is not None)
+    return any(answers_match(stated, form) for form in forms)
 
 
 def replay_answer(
