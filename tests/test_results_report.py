@@ -205,3 +205,26 @@ def test_rows_written_before_machines_were_recorded_get_the_machine_of_their_tim
     assert make_results.machine_of({}) == earlier  # no time at all: older still
     assert make_results.machine_of({"time": first_until}) == later
     assert make_results.machine_of({"time": "2026-11-24T18:00:00", "machine": "cuda: H100"}) == "cuda: H100"
+
+
+def test_self_consistency_rows_with_stated_votes_are_scored_strictly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    make_results = _make_results(tmp_path, monkeypatch)
+    results = tmp_path / "docs" / "results" / "gsm8k-1.5b" / "results.jsonl"
+    rows = [json.loads(line) for line in results.read_text(encoding="utf-8").splitlines()]
+    sc = [r for r in rows if r["config"].endswith(":sc4")]
+    assert sc and not any("votes_stated" in r for r in sc)  # the committed rows predate them
+    for r in sc:  # as if every chain had stated its vote: the strict vote is then the flexible one
+        r["votes_stated"] = r["votes"]
+    results.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    text = make_results.write_report().read_text(encoding="utf-8")
+    line = next(x for x in text.splitlines() if x.startswith("| gsm8k: qwen2.5-coder-1.5b | `sim-nf4` + sc4 |"))
+    n, flexible, strict, stated = map(int, re.findall(r"\| (\d+) ", line + " ")[-4:])
+    assert (n, strict, stated) == (len(sc), flexible, sum(any(r["votes"]) for r in sc))
+    assert re.search(r"- gsm8k, qwen2\.5-coder-1\.5b, `sim-nf4` \+ sc4, scored strictly against plain greedy", text)
+    # each orchestrated headline line says how it reads scored strictly
+    headline = text.split("What the orchestrator buys back")[1].split("sign tests at 5% each")[0]
+    orchestrated = [x for x in headline.splitlines() if x.startswith("- ") and "+ orchestrator" in x]
+    assert orchestrated and all("; scored strictly, gained " in x for x in orchestrated)
