@@ -166,7 +166,7 @@ def summarize(
             "expected": expected,
             "complete": expected is not None and n >= expected,
             "accuracy": _rate(correct, n),
-            # only answers the model stated count (orchestrator.eval_strict); None for self-consistency
+            # only answers the model stated count (orchestrator.eval_strict); None where rows cannot say
             "strict": (
                 {**_rate(sum(r for r, _ in marks.values()), n), "stated": sum(st for _, st in marks.values())}
                 if marks is not None
